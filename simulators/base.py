@@ -117,6 +117,7 @@ class BaseSimulator:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.api_key = ""  # subclasses set a valid key of the vendor's shape
 
     # ---- vendor hooks -------------------------------------------------------------------------
 

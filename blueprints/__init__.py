@@ -1,0 +1,1 @@
+"""Azure Functions bindings: thin registrations over the domain in ``shared``."""

@@ -1,0 +1,1 @@
+"""Local tooling: Azurite, the in-process environment, sample data, the demo and the CLI."""

@@ -1,0 +1,143 @@
+"""One local environment: Azurite containers, a vendor simulator, the Key Vault stand-in, the runtime
+and the in-process Durable host — wired exactly as the function app is wired in Azure."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from shared.activities import ACTIVITIES
+from shared.config_store import ConfigStore
+from shared.local_host import Instance, LocalDurableHost
+from shared.models import Connection, Export, RunReport
+from shared.orchestrator import ORCHESTRATOR, export_orchestrator, instance_id_for
+from shared.runtime import Runtime, set_runtime
+from shared.secrets import KeyVaultSecretStore
+from shared.settings import load_settings
+from shared.storage import BlobStore
+from simulators import simulator_class
+from simulators.base import BaseSimulator
+from simulators.keyvault import KeyVaultStandIn, TestCredential
+
+DEFAULT_MAPPING: dict[str, dict[str, str]] = {
+    "sendgrid": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city", "country": "country"},
+    "mailchimp": {"email": "email", "first_name": "first_name", "last_name": "last_name"},
+    "brevo": {"email": "email", "first_name": "first_name", "last_name": "last_name", "phone": "phone"},
+    "omnisend": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city", "country": "country"},
+    "campaign_monitor": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city"},
+}
+
+
+@dataclass
+class LocalEnv:
+    vendor: str
+    runtime: Runtime
+    configs: ConfigStore
+    simulator: BaseSimulator
+    keyvault: KeyVaultStandIn
+    host: LocalDurableHost
+    target_id: str
+    reports: list[RunReport] = field(default_factory=list)
+
+    def add_connection(self, connection_id: str = "main", **overrides: Any) -> Connection:
+        secret_name = f"conn-{connection_id}"
+        self.runtime.secrets.set(secret_name, SecretStr(overrides.pop("secret", self.simulator.api_key)))
+        connection = Connection(
+            id=connection_id,
+            display_name=overrides.pop("display_name", f"{self.vendor} (local)"),
+            vendor=self.vendor,
+            secret_name=secret_name,
+            privacy_consent_accepted=True,
+            base_url=self.simulator.url,
+            **overrides,
+        )
+        self.configs.put_connection(connection)
+        return connection
+
+    def add_export(self, export_id: str = "weekly", segments: list[str] | None = None, **overrides: Any) -> Export:
+        export = Export(
+            id=export_id,
+            name=overrides.pop("name", f"{export_id} to {self.vendor}"),
+            connection_id=overrides.pop("connection_id", "main"),
+            target_id=overrides.pop("target_id", self.target_id),
+            field_mapping=overrides.pop("field_mapping", DEFAULT_MAPPING[self.vendor]),
+            segments=segments or ["segments/vip-customers", "segments/newsletter"],
+            **overrides,
+        )
+        self.configs.put_export(export)
+        return export
+
+    def update_export(self, export_id: str, **changes: Any) -> Export:
+        export, etag = self.configs.get_export(export_id)
+        updated = export.model_copy(update=changes)
+        self.configs.put_export(Export.model_validate(updated.model_dump()), if_match=etag)
+        return updated
+
+    async def run(self, export_id: str, **request: Any) -> tuple[Instance, RunReport | None]:
+        """Run an export on demand through the in-process host; returns the instance and its report."""
+        instance_id = instance_id_for(export_id)
+        payload = {"export_id": export_id, "trigger": request.pop("trigger", "on_demand"), **request}
+        instance = await self.host.run(ORCHESTRATOR, instance_id, payload)
+        return instance, self.report_of(instance)
+
+    def report_of(self, instance: Instance) -> RunReport | None:
+        output = instance.output or {}
+        if "report" not in output:
+            return None
+        report = RunReport.model_validate(self.runtime.store.read_json(output["report"])[0])
+        self.reports.append(report)
+        return report
+
+
+@contextmanager
+def local_env(
+    vendor: str,
+    connection_string: str,
+    *,
+    simulator_options: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Iterator[LocalEnv]:
+    """Fresh containers in the given Azurite, a started simulator and a host; all torn down after."""
+    suffix = uuid.uuid4().hex[:10]
+    options = {
+        "storage_connection_string": connection_string,
+        "container": f"exports-{suffix}",
+        "segments_container": f"segments-{suffix}",
+        "key_vault_url": "https://segment-export.vault.azure.net",
+        **(settings or {}),
+    }
+    loaded = load_settings(**options)
+    store = BlobStore.connect(loaded, loaded.container)
+    segments = BlobStore.connect(loaded, loaded.segments_container)
+    store.ensure_container()
+    segments.ensure_container()
+    keyvault = KeyVaultStandIn(loaded.key_vault_url or "")
+    secrets = KeyVaultSecretStore(keyvault.vault_url, TestCredential(keyvault.token), transport=keyvault)
+    runtime = Runtime(settings=loaded, store=store, segments=segments, secrets=secrets)
+    set_runtime(runtime)
+    simulator = simulator_class(vendor)(**(simulator_options or {}))
+    simulator.start()
+    host = LocalDurableHost(
+        {ORCHESTRATOR: export_orchestrator},
+        ACTIVITIES,
+        activity_width=loaded.max_activity_width,
+        on_event=on_event,
+    )
+    try:
+        target_id = simulator.create_target()
+        yield LocalEnv(vendor, runtime, ConfigStore(store), simulator, keyvault, host, target_id)
+    finally:
+        host.close()
+        simulator.stop()
+        set_runtime(None)
+        for blob_store in (store, segments):
+            try:
+                blob_store.container.delete_container()
+            except Exception:  # noqa: S110 - best-effort cleanup of a throwaway container
+                pass

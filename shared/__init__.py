@@ -1,0 +1,1 @@
+"""The domain of the segment export service. Imports nothing from ``azure.functions``."""

@@ -1,0 +1,259 @@
+"""Step 4b/5 — apply one partition's changes through the vendor adapter, and poll asynchronous jobs.
+
+Batches are cut deterministically from the diff files (by the adapter's item and byte limits), so a
+retried or replayed activity finds the same batches and skips those its checkpoint shows as done —
+a vendor upsert repeated is harmless, a profile skipped would not be. Asynchronous jobs are only
+*submitted* here; ``poll_jobs`` checks them later, between durable timers, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from destinations.base import BatchResult, Contact, Destination, RowOutcome, RowResult, VendorLimits
+from shared.errors import RequestRejected, RetryableDestinationError
+from shared.pipeline.layout import SEP
+from shared.pipeline.pacing import with_retries
+from shared.pipeline.plan import Plan, load_plan
+from shared.pipeline.vendor import open_destination, retry_policy
+from shared.runtime import Runtime
+
+CHECKPOINT_EVERY_SECONDS = 2.0
+KINDS = ("upserts", "removals")
+
+
+class ApplyResult(BaseModel):
+    partition: int
+    batches: int = 0
+    pending_jobs: int = 0
+
+
+class PollResult(BaseModel):
+    pending_jobs: int = 0
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class Row:
+    contact: Contact
+    fields: list[str]  # the diff record, for finish
+
+
+def read_rows(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Row]:
+    """Rows of a diff file as contacts (upserts carry attributes; removals only email and vendor id)."""
+    data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
+    attributes = plan.export.attributes()
+    rows: list[Row] = []
+    for record in data.decode().splitlines():
+        fields = record.split(SEP)
+        if kind == "upserts":
+            # email, old hash, new hash, vendor id, part, line, values...
+            values = fields[6:]
+            attrs = {name: value for name, value in zip(attributes, values, strict=False) if value}
+            rows.append(Row(Contact(fields[0], attrs, fields[3] or None), fields))
+        else:
+            # email, hash, flags, vendor id
+            rows.append(Row(Contact(fields[0], {}, fields[3] or None), fields))
+    return rows
+
+
+def cut_batches(sizes: Sequence[int], limits: VendorLimits, kind: str) -> list[tuple[int, int]]:
+    """[start, end) row ranges within the item limit and, for upserts, the body-size limit."""
+    max_items = limits.upsert_batch_items if kind == "upserts" else limits.remove_batch_items
+    max_bytes = (limits.upsert_batch_bytes or 0) - limits.envelope_bytes if kind == "upserts" else 0
+    batches: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, size in enumerate(sizes):
+        count = i - start
+        if count and (count >= max_items or (max_bytes > 0 and used + size + 1 > max_bytes)):
+            batches.append((start, i))
+            start, used = i, 0
+        used += size + 1
+    if start < len(sizes):
+        batches.append((start, len(sizes)))
+    return batches
+
+
+def summarise(results: list[RowResult] | None, contacts: Sequence[Contact], expected: RowOutcome) -> dict[str, Any]:
+    """The checkpoint entry of a finished batch: only rows that did not end as ``expected``, and ids.
+
+    A contact the vendor did not mention is *failed*, never assumed delivered.
+    """
+    by_email = {r.email: r for r in results or []}
+    bad: dict[str, list[str]] = {}
+    ids: dict[str, str] = {}
+    for offset, contact in enumerate(contacts):
+        result = by_email.get(contact.email)
+        if result is None:
+            bad[str(offset)] = [RowOutcome.FAILED.value, "the vendor's answer did not mention this contact"]
+            continue
+        if result.outcome is not expected:
+            bad[str(offset)] = [result.outcome.value, result.reason or ""]
+        if result.vendor_id:
+            ids[str(offset)] = result.vendor_id
+    return {"bad": bad, "ids": ids}
+
+
+def whole_batch(outcome: RowOutcome, reason: str, count: int) -> dict[str, Any]:
+    return {"bad": {str(i): [outcome.value, reason] for i in range(count)}, "ids": {}}
+
+
+class Checkpoint:
+    """Per-partition progress: finished batches (with their non-successes) and submitted jobs."""
+
+    def __init__(self, runtime: Runtime, plan: Plan, partition: int) -> None:
+        self.runtime = runtime
+        self.name = plan.paths.checkpoint(partition)
+        self.data: dict[str, Any] = runtime.store.read_json_or_none(self.name) or {
+            kind: {"done": {}, "jobs": {}} for kind in KINDS
+        }
+        self.saved_at = time.monotonic()
+
+    def done(self, kind: str) -> dict[str, Any]:
+        return self.data[kind]["done"]  # type: ignore[no-any-return]
+
+    def jobs(self, kind: str) -> dict[str, Any]:
+        return self.data[kind]["jobs"]  # type: ignore[no-any-return]
+
+    def batches(self, kind: str) -> list[tuple[int, int]] | None:
+        """The [start, end) row ranges apply cut, or None if apply never got to ``kind``."""
+        cut = self.data[kind].get("batches")
+        return None if cut is None else [(int(s), int(e)) for s, e in cut]
+
+    def set_batches(self, kind: str, batches: list[tuple[int, int]]) -> None:
+        self.data[kind]["batches"] = [list(b) for b in batches]
+
+    def save(self, *, force: bool = False) -> None:
+        if force or time.monotonic() - self.saved_at >= CHECKPOINT_EVERY_SECONDS:
+            self.runtime.store.write_json(self.name, self.data)
+            self.saved_at = time.monotonic()
+
+
+async def _run_batch(
+    destination: Destination,
+    runtime: Runtime,
+    checkpoint: Checkpoint,
+    kind: str,
+    index: int,
+    contacts: list[Contact],
+    encoded: list[bytes],
+) -> None:
+    key = str(index)
+    expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
+
+    async def call() -> BatchResult:
+        if kind == "upserts":
+            return await destination.upsert(contacts, encoded)
+        return await destination.remove(contacts)
+
+    try:
+        result = await with_retries(call, retry_policy(runtime))
+    except RetryableDestinationError as exc:
+        checkpoint.done(kind)[key] = whole_batch(RowOutcome.FAILED, f"gave up after retries: {exc}", len(contacts))
+    except RequestRejected as exc:
+        checkpoint.done(kind)[key] = whole_batch(RowOutcome.REJECTED, str(exc), len(contacts))
+    else:
+        if result.job is not None:
+            checkpoint.jobs(kind)[key] = result.job
+        else:
+            checkpoint.done(kind)[key] = summarise(result.results, contacts, expected)
+    checkpoint.save()
+
+
+async def apply_partition(runtime: Runtime, root: str, partition: int, *, removals: bool) -> ApplyResult:
+    """Send the partition's upserts (and, when ``removals``, its removals). Resumes from the checkpoint.
+
+    Raises CredentialRefused / TargetNotFound (the run fails at once); vendor failures of single
+    batches become per-row outcomes instead.
+    """
+    import asyncio
+
+    plan = load_plan(runtime, root)
+    checkpoint = Checkpoint(runtime, plan, partition)
+    result = ApplyResult(partition=partition)
+    async with open_destination(runtime, plan, share=1.0 / plan.width) as destination:
+        limits = type(destination).limits
+        prepare = getattr(destination, "prepare", None)
+        if prepare is not None:
+            await prepare()
+        slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
+        for kind in KINDS:
+            if kind == "removals" and not removals:
+                continue
+            rows = read_rows(runtime, plan, partition, kind)
+            contacts = [row.contact for row in rows]
+            encoded = [destination.encode_contact(c) for c in contacts] if kind == "upserts" else []
+            sizes = [len(e) for e in encoded] if kind == "upserts" else [0] * len(contacts)
+            # Cut once and remember the cut: poll and finish must see exactly these batches.
+            batches = checkpoint.batches(kind) or cut_batches(sizes, limits, kind)
+            checkpoint.set_batches(kind, batches)
+            result.batches += len(batches)
+            done, jobs = checkpoint.done(kind), checkpoint.jobs(kind)
+
+            async def one(index: int, start: int, end: int, kind: str = kind) -> None:
+                if str(index) in done or str(index) in jobs:
+                    return
+                async with slots:
+                    await _run_batch(
+                        destination,
+                        runtime,
+                        checkpoint,
+                        kind,
+                        index,
+                        contacts[start:end],
+                        encoded[start:end] if encoded else [],
+                    )
+
+            # Upserts finish before removals start: a contact moving between cases is never removed
+            # after it was (re)added in the same run.
+            await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(batches)))
+            result.pending_jobs += len(jobs)
+    checkpoint.save(force=True)
+    return result
+
+
+async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
+    """Poll the submitted jobs of every partition, oldest first, stopping per partition at the first
+    job still running (vendors finish jobs in order, so this spends one request per job, not per
+    poll round). Jobs that are done move into the checkpoint's finished batches."""
+    import asyncio
+
+    plan = load_plan(runtime, root)
+    outcome = PollResult()
+    async with open_destination(runtime, plan, share=1.0) as destination:
+
+        async def poll_partition(partition: int) -> None:
+            checkpoint = Checkpoint(runtime, plan, partition)
+            for kind in KINDS:
+                jobs = checkpoint.jobs(kind)
+                if not jobs:
+                    continue
+                contacts = [row.contact for row in read_rows(runtime, plan, partition, kind)]
+                batches = checkpoint.batches(kind) or []
+                expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
+                for key in sorted(jobs, key=int):
+                    start, end = batches[int(key)]
+                    try:
+                        status = await with_retries(
+                            lambda key=key, start=start, end=end: destination.poll(jobs[key], contacts[start:end]),
+                            retry_policy(runtime),
+                        )
+                    except RetryableDestinationError as exc:
+                        outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
+                        break
+                    if not status.done:
+                        if status.retry_after is not None:
+                            outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
+                        break
+                    checkpoint.done(kind)[key] = summarise(status.results, contacts[start:end], expected)
+                    del jobs[key]
+                outcome.pending_jobs += len(jobs)
+            checkpoint.save(force=True)
+
+        await asyncio.gather(*(poll_partition(k) for k in range(plan.partitions)))
+    return outcome

@@ -1,0 +1,139 @@
+"""Step 6a — finish one partition: per-row outcomes from the checkpoint, the candidate snapshot piece.
+
+The snapshot piece advances only for what the vendor accepted: an upsert that failed or was rejected
+keeps the contact's previous entry (or none), a removal that failed keeps the contact. Rows the run
+never got to (it stopped early) are ``failed`` and will be sent by the next run.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from destinations.base import RowOutcome
+from shared.pipeline.apply import Checkpoint, read_rows
+from shared.pipeline.diff import SUPPRESSED_FLAG
+from shared.pipeline.layout import SEP
+from shared.pipeline.plan import load_plan
+from shared.pipeline.rejected import RejectedWriter
+from shared.runtime import Runtime
+
+
+class FinishResult(BaseModel):
+    partition: int
+    upserted: int = 0
+    added: int = 0
+    updated: int = 0
+    suppressed: int = 0
+    rejected: int = 0
+    failed: int = 0
+    removed: int = 0
+    removal_failed: int = 0
+    snapshot_entries: int = 0
+    snapshot_active: int = 0
+
+
+def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str) -> list[list[str]]:
+    """[outcome, reason, vendor id] for every row of ``kind``; rows in no finished batch are failed."""
+    batches = checkpoint.batches(kind) or []
+    expected = RowOutcome.UPSERTED.value if kind == "upserts" else RowOutcome.REMOVED.value
+    outcomes: list[list[str]] = []
+    done = checkpoint.done(kind)
+    for index, (start, end) in enumerate(batches):
+        entry = done.get(str(index))
+        for offset in range(end - start):
+            if entry is None:
+                outcomes.append([RowOutcome.FAILED.value, stop_reason, ""])
+                continue
+            bad = entry["bad"].get(str(offset))
+            vendor_id = entry["ids"].get(str(offset), "")
+            outcomes.append([bad[0], bad[1], vendor_id] if bad else [expected, "", vendor_id])
+    # Rows apply never cut into batches (it stopped before) are failed too.
+    outcomes.extend([RowOutcome.FAILED.value, stop_reason, ""] for _ in range(rows - len(outcomes)))
+    return outcomes
+
+
+def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, stop_reason: str) -> FinishResult:
+    """Write ``snapshot/p{k}.tsv`` and the partition's rejected rows; return its counts.
+
+    ``mode``: ``applied`` (changes were sent, perhaps partly), ``dry_run`` (count what would be sent)
+    or ``not_applied`` (blocked or stopped before sending: every profile to send is ``failed``).
+    """
+    plan = load_plan(runtime, root)
+    paths = plan.paths
+    store = runtime.store
+    result = FinishResult(partition=partition)
+    if mode != "applied":
+        return _not_applied(runtime, root, partition, dry_run=mode == "dry_run", stop_reason=stop_reason)
+
+    checkpoint = Checkpoint(runtime, plan, partition)
+    rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"))
+    lines = (store.read_bytes_or_none(paths.diff_file(partition, "carry")) or b"").decode().splitlines()
+
+    upserts = read_rows(runtime, plan, partition, "upserts")
+    if upserts:
+        for row, (outcome, reason, vendor_id) in zip(
+            upserts, _row_outcomes(checkpoint, "upserts", len(upserts), stop_reason), strict=True
+        ):
+            email, old_digest, new_digest, old_id, part_index, line = row.fields[:6]
+            vendor_id = vendor_id or old_id
+            if outcome == RowOutcome.UPSERTED.value:
+                result.upserted += 1
+                if old_digest:
+                    result.updated += 1
+                else:
+                    result.added += 1
+                lines.append(SEP.join((email, new_digest, "", vendor_id)))
+                continue
+            part = plan.parts[int(part_index)]
+            rejected.add(part.segment, part.blob, line, email, outcome, reason)
+            if outcome == RowOutcome.SUPPRESSED.value:
+                result.suppressed += 1
+                lines.append(SEP.join((email, new_digest, SUPPRESSED_FLAG, vendor_id)))
+                continue
+            if outcome == RowOutcome.REJECTED.value:
+                result.rejected += 1
+            else:
+                result.failed += 1
+            if old_digest:
+                lines.append(SEP.join((email, old_digest, "", old_id)))
+
+    removals = read_rows(runtime, plan, partition, "removals")
+    if removals:
+        outcomes = _row_outcomes(checkpoint, "removals", len(removals), stop_reason)
+        for row, (outcome, reason, _vendor_id) in zip(removals, outcomes, strict=True):
+            if outcome == RowOutcome.REMOVED.value:
+                result.removed += 1
+                continue
+            result.removal_failed += 1
+            lines.append(SEP.join(row.fields[:4]))
+            rejected.add("", "", "", row.contact.email, f"removal {outcome}", reason)
+
+    store.write_bytes(paths.snapshot_piece(partition), ("\n".join(lines) + "\n" if lines else "").encode())
+    result.snapshot_entries = len(lines)
+    result.snapshot_active = sum(1 for line in lines if line.split(SEP)[2] != SUPPRESSED_FLAG)
+    rejected.close()
+    store.write_json(paths.result(partition), result.model_dump())
+    return result
+
+
+def _not_applied(runtime: Runtime, root: str, partition: int, *, dry_run: bool, stop_reason: str) -> FinishResult:
+    """Counts for a run that sent nothing. A dry run reports what *would* happen; a blocked run
+    reports the profiles it held back as failed, so the next run sends them."""
+    plan = load_plan(runtime, root)
+    result = FinishResult(partition=partition)
+    upserts = read_rows(runtime, plan, partition, "upserts")
+    removals = read_rows(runtime, plan, partition, "removals")
+    if dry_run:
+        result.upserted = len(upserts)
+        result.updated = sum(1 for row in upserts if row.fields[1])
+        result.added = result.upserted - result.updated
+        result.removed = len(removals)
+        return result
+    rejected = RejectedWriter(runtime.store, plan.paths.rejected_piece(f"finish-p{partition:03d}"))
+    for row in upserts:
+        part = plan.parts[int(row.fields[4])]
+        rejected.add(part.segment, part.blob, row.fields[5], row.contact.email, RowOutcome.FAILED.value, stop_reason)
+    rejected.close()
+    result.failed = len(upserts)
+    result.removal_failed = len(removals)
+    return result

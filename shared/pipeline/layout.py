@@ -1,0 +1,87 @@
+"""Blob names of one run, in one place, and the staging record format.
+
+Staging, diff and snapshot files are newline-separated records of fields separated by U+001F (unit
+separator): splitting a line is one C call, which keeps the hot path fast, and readers replace both
+characters in values so a record can never be split wrongly.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+SEP = "\x1f"
+SEP_B = b"\x1f"
+
+
+def partition_of(email: str, partitions: int) -> int:
+    """Stable across processes and runs (``hash()`` is not): same email ⇒ same partition.
+
+    ``partitions`` is a power of two, so a snapshot written with P partitions can be read by a run
+    with any other power of two (see ``snapshot_sources``).
+    """
+    return zlib.crc32(email.encode()) & (partitions - 1)
+
+
+def snapshot_sources(partition: int, partitions: int, snapshot_partitions: int) -> list[int]:
+    """Snapshot pieces that may hold emails of ``partition`` (both counts powers of two)."""
+    if snapshot_partitions <= partitions:
+        return [partition & (snapshot_partitions - 1)]
+    return list(range(partition, snapshot_partitions, partitions))
+
+
+class RunPaths:
+    """Blob names under ``runs/{export}/{run}/``."""
+
+    def __init__(self, export_id: str, run_id: str) -> None:
+        self.export_id = export_id
+        self.run_id = run_id
+        self.root = f"runs/{export_id}/{run_id}"
+
+    @classmethod
+    def from_root(cls, root: str) -> RunPaths:
+        _, export_id, run_id = root.split("/", 2)
+        return cls(export_id, run_id)
+
+    @property
+    def plan(self) -> str:
+        return f"{self.root}/plan.json"
+
+    def stage_piece(self, partition: int, part: int) -> str:
+        return f"{self.root}/stage/p{partition:03d}/s{part:05d}.tsv"
+
+    def stage_prefix(self, partition: int) -> str:
+        return f"{self.root}/stage/p{partition:03d}/"
+
+    def stage_result(self, part: int) -> str:
+        return f"{self.root}/stage/results/s{part:05d}.json"
+
+    def rejected_piece(self, name: str) -> str:
+        return f"{self.root}/rejected/{name}.csv"
+
+    @property
+    def rejected_prefix(self) -> str:
+        return f"{self.root}/rejected/"
+
+    def diff_file(self, partition: int, kind: str) -> str:
+        return f"{self.root}/diff/p{partition:03d}.{kind}"
+
+    def checkpoint(self, partition: int) -> str:
+        return f"{self.root}/apply/p{partition:03d}.json"
+
+    def result(self, partition: int) -> str:
+        return f"{self.root}/result/p{partition:03d}.json"
+
+    def snapshot_piece(self, partition: int) -> str:
+        return f"{self.root}/snapshot/p{partition:03d}.tsv"
+
+    @property
+    def report(self) -> str:
+        return f"{self.root}/report.json"
+
+    @property
+    def rejected_rows(self) -> str:
+        return f"{self.root}/rejected-rows.csv"
+
+
+def snapshot_manifest(export_id: str) -> str:
+    return f"snapshots/{export_id}/current.json"

@@ -1,0 +1,58 @@
+"""Builds a vendor adapter for a run: credential from Key Vault, paced client, target from the export."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from destinations import destination_class
+from destinations.base import Credential, Destination, Target
+from shared.pipeline.pacing import PacedTransport, RetryPolicy
+from shared.pipeline.plan import Plan
+from shared.runtime import Runtime
+
+
+def target_of(plan: Plan) -> Target:
+    export = plan.export
+    return Target(
+        list_id=export.target_id,
+        mapped_attributes=tuple(export.attributes()),
+        new_contact_status=export.new_contact_status,
+        removal_policy=export.removal_policy,
+    )
+
+
+def retry_policy(runtime: Runtime) -> RetryPolicy:
+    return RetryPolicy(runtime.settings.max_attempts, time_scale=runtime.settings.vendor_time_scale)
+
+
+@asynccontextmanager
+async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) -> AsyncIterator[Destination]:
+    """An adapter whose every request is paced to ``share`` of the account's rate budget.
+
+    Raises NotFound when the connection's Key Vault secret is missing.
+    """
+    connection = plan.connection
+    cls = destination_class(connection.vendor)
+    secret = runtime.secrets.get(connection.secret_name)
+    base_url = connection.base_url or runtime.settings.vendor_base_urls.get(connection.vendor)
+    inner = (
+        runtime.transport_factory()
+        if runtime.transport_factory is not None
+        else httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+    )
+    transport = PacedTransport(
+        inner, cls.limits, lambda _m, _p: "default", share=share, time_scale=runtime.settings.vendor_time_scale
+    )
+    timeout = httpx.Timeout(runtime.settings.request_timeout_seconds, connect=10.0)
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+        destination = cls(
+            client=client,
+            credential=Credential(secret=secret, kind=connection.credential_kind),
+            target=target_of(plan),
+            base_url=base_url,
+        )
+        transport.bucket_of = destination.rate_bucket
+        yield destination

@@ -1,0 +1,89 @@
+"""App settings: one pydantic-settings model, every name prefixed ``EXPORT_``.
+
+Validated once at start; a missing or malformed value is reported by its app-setting name, all of them
+at once, so an operator fixes the configuration in one pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import SettingsError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EXPORT_", extra="ignore", frozen=True)
+
+    # Storage: an account URL (managed identity, production) or a connection string (Azurite, local).
+    storage_account_url: str | None = None
+    storage_connection_string: SecretStr | None = None
+    container: str = Field("exports", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    segments_container: str = Field("segments", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+    # Key Vault holding the connections' credentials.
+    key_vault_url: str | None = None
+
+    # NCRONTAB of the scheduled refresh (Azure Functions timer syntax, six fields).
+    schedule: str = "0 30 2 * * *"
+    task_hub: str = Field("SegmentExports", pattern=r"^[A-Za-z][A-Za-z0-9]{2,44}$")
+
+    # Pipeline sizing.
+    rows_per_partition: int = Field(40_000, ge=1_000)
+    max_partitions: int = Field(32, ge=1, le=256)
+    max_activity_width: int = Field(16, ge=1, le=64)
+    batch_concurrency: int = Field(4, ge=1, le=64)
+    max_attempts: int = Field(8, ge=1, le=50)
+    first_poll_seconds: float = Field(2.0, gt=0)
+    max_poll_seconds: float = Field(60.0, gt=0)
+    mass_removal_share: float = Field(0.2, gt=0, le=1)
+    request_timeout_seconds: float = Field(120.0, gt=0)
+
+    # Only simulators and the benchmark change these: vendor time runs this many times slower (0.01
+    # = 100× faster), and vendor hosts are replaced by loopback URLs.
+    vendor_time_scale: float = Field(1.0, gt=0, le=1)
+    vendor_base_urls: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        if len(value.split()) != 6:
+            raise ValueError("must be an NCRONTAB expression with six fields, e.g. '0 30 2 * * *'")
+        return value
+
+    @field_validator("vendor_base_urls", mode="before")
+    @classmethod
+    def _json_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @model_validator(mode="after")
+    def _storage_given(self) -> Settings:
+        if not self.storage_account_url and not self.storage_connection_string:
+            raise ValueError(
+                "set EXPORT_STORAGE_ACCOUNT_URL (managed identity) or EXPORT_STORAGE_CONNECTION_STRING (local)"
+            )
+        return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings. Raises SettingsError naming every bad app setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "EXPORT_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid app settings: " + "; ".join(problems), field=problems[0].split(":")[0]) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

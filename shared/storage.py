@@ -1,0 +1,210 @@
+"""Blob access: configuration documents with ETags, segment streams, staging, snapshots and run files.
+
+Layout of the service's container (``EXPORT_CONTAINER``)::
+
+    config/connections/{id}.json         connection documents (secret *names* only)
+    config/exports/{id}.json             export documents
+    runs/{export}/{run}/...              plan, staging, diff, checkpoints, results, report, rejected rows
+    snapshots/{export}/current.json      manifest of the last committed snapshot (points into a run)
+
+Segments are read from ``EXPORT_SEGMENTS_CONTAINER``. Writes of documents people edit carry
+If-Match, so two admins editing at once cannot lose an update.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
+
+from shared.errors import ConcurrencyConflict, NotFound
+from shared.settings import Settings
+
+
+def service_client(settings: Settings) -> BlobServiceClient:
+    """A client from a connection string (Azurite) or the account URL with managed identity."""
+    if settings.storage_connection_string is not None:
+        return BlobServiceClient.from_connection_string(settings.storage_connection_string.get_secret_value())
+    from azure.identity import DefaultAzureCredential  # only in Azure: keeps local start-up light
+
+    assert settings.storage_account_url is not None
+    return BlobServiceClient(settings.storage_account_url, credential=DefaultAzureCredential())
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only stream over a blob download, one chunk in memory at a time."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+class BlockWriter:
+    """Streams a large blob up in blocks so a writer never holds more than ``threshold`` bytes.
+
+    Rewriting the same blob from the start (a retried activity) simply replaces it on ``close``.
+    """
+
+    def __init__(self, container: ContainerClient, name: str, threshold: int = 4 * 1024 * 1024) -> None:
+        self._blob = container.get_blob_client(name)
+        self._threshold = threshold
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._blocks: list[BlobBlock] = []
+        self.bytes_written = 0
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= self._threshold:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._parts:
+            return
+        block_id = f"{len(self._blocks):08d}"
+        payload = b"".join(self._parts)
+        self._blob.stage_block(block_id, payload)
+        self._blocks.append(BlobBlock(block_id=block_id))
+        self.bytes_written += len(payload)
+        self._parts, self._size = [], 0
+
+    def close(self) -> None:
+        if not self._blocks:
+            # Small blobs: one request instead of stage + commit.
+            payload = b"".join(self._parts)
+            self._blob.upload_blob(payload, overwrite=True)
+            self.bytes_written += len(payload)
+            self._parts, self._size = [], 0
+            return
+        self._flush()
+        self._blob.commit_block_list(self._blocks)
+
+
+class BlobStore:
+    """One container. Raises NotFound, ConcurrencyConflict; other storage errors propagate as
+    azure-core exceptions (the orchestration retries the activity)."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self.container = container
+
+    @classmethod
+    def connect(cls, settings: Settings, container_name: str) -> BlobStore:
+        return cls(service_client(settings).get_container_client(container_name))
+
+    def ensure_container(self) -> None:
+        try:
+            self.container.create_container()
+        except ResourceExistsError:
+            pass
+
+    # ---- documents ------------------------------------------------------------------------------
+
+    def read_json(self, name: str) -> tuple[Any, str]:
+        """The parsed document and its ETag. Raises NotFound."""
+        try:
+            downloader = self.container.get_blob_client(name).download_blob()
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+        return orjson.loads(data), str(downloader.properties.etag)
+
+    def read_json_or_none(self, name: str) -> Any:
+        try:
+            return self.read_json(name)[0]
+        except NotFound:
+            return None
+
+    def write_json(self, name: str, document: Any, *, if_match: str | None = None, create_only: bool = False) -> str:
+        """Write a document; with ``if_match`` only over that ETag, with ``create_only`` only if absent.
+
+        Returns the new ETag. Raises ConcurrencyConflict when the condition does not hold.
+        """
+        blob = self.container.get_blob_client(name)
+        payload = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+        kwargs: dict[str, Any] = {"overwrite": True}
+        if if_match is not None:
+            kwargs.update(etag=if_match, match_condition=MatchConditions.IfNotModified)
+        elif create_only:
+            kwargs.update(etag="*", match_condition=MatchConditions.IfMissing)
+        try:
+            result = blob.upload_blob(payload, **kwargs)
+        except (ResourceModifiedError, ResourceExistsError):
+            raise ConcurrencyConflict(f"{name} was changed by someone else; reload it and apply the edit again") from None
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+        return str(result["etag"])
+
+    # ---- bytes and streams ----------------------------------------------------------------------
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self.container.get_blob_client(name).upload_blob(data, overwrite=True)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return bytes(self.container.get_blob_client(name).download_blob().readall())
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+
+    def read_bytes_or_none(self, name: str) -> bytes | None:
+        try:
+            return self.read_bytes(name)
+        except NotFound:
+            return None
+
+    def open_stream(self, name: str) -> io.BufferedReader:
+        """A buffered streaming reader (one chunk in memory). Raises NotFound."""
+        try:
+            downloader = self.container.get_blob_client(name).download_blob()
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+        return io.BufferedReader(_ChunkStream(downloader.chunks()), buffer_size=1024 * 1024)
+
+    def download_to_file(self, name: str, target: io.BufferedWriter | Any) -> None:
+        try:
+            self.container.get_blob_client(name).download_blob().readinto(target)
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+
+    def block_writer(self, name: str, threshold: int = 4 * 1024 * 1024) -> BlockWriter:
+        return BlockWriter(self.container, name, threshold)
+
+    # ---- listing --------------------------------------------------------------------------------
+
+    def list_names(self, prefix: str) -> list[str]:
+        return sorted(b.name for b in self.container.list_blobs(name_starts_with=prefix))
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        return {b.name: int(b.size) for b in self.container.list_blobs(name_starts_with=prefix)}
+
+    def exists(self, name: str) -> bool:
+        return bool(self.container.get_blob_client(name).exists())
+
+    def delete(self, name: str) -> None:
+        try:
+            self.container.delete_blob(name)
+        except ResourceNotFoundError:
+            pass
+
+    def delete_prefix(self, prefix: str) -> None:
+        for name in self.list_names(prefix):
+            self.delete(name)
