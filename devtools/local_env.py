@@ -25,10 +25,22 @@ from simulators.base import BaseSimulator
 from simulators.keyvault import KeyVaultStandIn, TestCredential
 
 DEFAULT_MAPPING: dict[str, dict[str, str]] = {
-    "sendgrid": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city", "country": "country"},
+    "sendgrid": {
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "city": "city",
+        "country": "country",
+    },
     "mailchimp": {"email": "email", "first_name": "first_name", "last_name": "last_name"},
     "brevo": {"email": "email", "first_name": "first_name", "last_name": "last_name", "phone": "phone"},
-    "omnisend": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city", "country": "country"},
+    "omnisend": {
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "city": "city",
+        "country": "country",
+    },
     "campaign_monitor": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city"},
 }
 

@@ -16,7 +16,13 @@ from shared.storage import BlobStore
 
 FIRST = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Tim"]
 LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra"]
-CITIES = [("Lisbon", "Portugal"), ("Oslo", "Norway"), ("Austin", "United States"), ("Lyon", "France"), ("Pune", "India")]
+CITIES = [
+    ("Lisbon", "Portugal"),
+    ("Oslo", "Norway"),
+    ("Austin", "United States"),
+    ("Lyon", "France"),
+    ("Pune", "India"),
+]
 COLUMNS = ("email", "first_name", "last_name", "phone", "city", "country")
 
 
@@ -42,7 +48,9 @@ class Sample:
     duplicate: int = 0
 
 
-def segment_rows(start: int, count: int, seed: int, *, invalid_every: int, duplicate_every: int) -> Iterator[dict[str, str]]:
+def segment_rows(
+    start: int, count: int, seed: int, *, invalid_every: int, duplicate_every: int
+) -> Iterator[dict[str, str]]:
     rng = random.Random(seed)
     for n in range(count):
         i = start + n
@@ -104,8 +112,6 @@ def seed_sample(
     write_jsonl(
         store,
         f"{segments[1]}/part-00000.jsonl",
-        _account(
-            sample, segment_rows(overlap_start, second, seed + 1, invalid_every=invalid_every, duplicate_every=0)
-        ),
+        _account(sample, segment_rows(overlap_start, second, seed + 1, invalid_every=invalid_every, duplicate_every=0)),
     )
     return sample

@@ -51,7 +51,10 @@ class ConfigStore:
     def put_export(self, export: Export, *, if_match: str | None = None) -> str:
         """Create (no ``if_match``) or replace. Raises ConcurrencyConflict."""
         return self.store.write_json(
-            f"{EXPORTS}{export.id}.json", export.model_dump(mode="json"), if_match=if_match, create_only=if_match is None
+            f"{EXPORTS}{export.id}.json",
+            export.model_dump(mode="json"),
+            if_match=if_match,
+            create_only=if_match is None,
         )
 
     def export_ids(self) -> list[str]:

@@ -89,7 +89,9 @@ class LocalDurableHost:
 
     # ---- the client API the timer trigger uses (same names as DurableOrchestrationClient) -------
 
-    async def start_new(self, orchestration_function_name: str, instance_id: str | None = None, client_input: Any = None) -> str:
+    async def start_new(
+        self, orchestration_function_name: str, instance_id: str | None = None, client_input: Any = None
+    ) -> str:
         instance_id = instance_id or f"local-{len(self.instances) + 1}"
         current = self.instances.get(instance_id)
         if current is not None and current.status in (
@@ -195,7 +197,10 @@ class LocalDurableHost:
                     action = {"functionName": event["Name"], "input": event["Input"]}
                     running[self._start_activity(action, slots)] = (event["EventId"], {"kind": "activity", **action})
                 elif event["EventType"] == TIMER_CREATED and event["EventId"] not in fired:
-                    running[self._start_timer(event["FireAt"])] = (event["EventId"], {"kind": "timer", "fireAt": event["FireAt"]})
+                    running[self._start_timer(event["FireAt"])] = (
+                        event["EventId"],
+                        {"kind": "timer", "fireAt": event["FireAt"]},
+                    )
         instance.status = OrchestrationRuntimeStatus.Running
         try:
             while True:
@@ -205,7 +210,9 @@ class LocalDurableHost:
                     message = str(exc).split("\n\n$OutOfProcData$")[0]
                     self._finish(instance, failed=message)
                     return
-                history.append({"EventType": ORCHESTRATOR_COMPLETED, "EventId": -1, "IsPlayed": False, "Timestamp": _now()})
+                history.append(
+                    {"EventType": ORCHESTRATOR_COMPLETED, "EventId": -1, "IsPlayed": False, "Timestamp": _now()}
+                )
                 actions = self._flatten(state.get("actions") or [])
                 for sequence in range(instance.actions_seen, len(actions)):
                     action = actions[sequence]
@@ -244,13 +251,23 @@ class LocalDurableHost:
                     self._finish(instance, failed="orchestrator is waiting for nothing")
                     return
                 done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-                history.append({"EventType": ORCHESTRATOR_STARTED, "EventId": -1, "IsPlayed": False, "Timestamp": _now()})
+                history.append(
+                    {"EventType": ORCHESTRATOR_STARTED, "EventId": -1, "IsPlayed": False, "Timestamp": _now()}
+                )
                 for task in done:
                     sequence, action = running.pop(task)
                     history.append(self._completion_event(task, sequence, action))
                     if action["kind"] == "activity":
                         instance.completions += 1
-                        self._emit("completed", {"name": action["functionName"], "input": action.get("input"), "ok": task.exception() is None, "result": None if task.exception() else task.result()})
+                        self._emit(
+                            "completed",
+                            {
+                                "name": action["functionName"],
+                                "input": action.get("input"),
+                                "ok": task.exception() is None,
+                                "result": None if task.exception() else task.result(),
+                            },
+                        )
                 if self.crash_after is not None and instance.completions >= self.crash_after:
                     for task in running:
                         task.cancel()
@@ -317,7 +334,13 @@ class LocalDurableHost:
             instance.status = OrchestrationRuntimeStatus.Completed
             instance.output = output
             instance.history.append(
-                {"EventType": EXECUTION_COMPLETED, "EventId": -1, "IsPlayed": False, "Timestamp": _now(), "Result": json.dumps(output)}
+                {
+                    "EventType": EXECUTION_COMPLETED,
+                    "EventId": -1,
+                    "IsPlayed": False,
+                    "Timestamp": _now(),
+                    "Result": json.dumps(output),
+                }
             )
         else:
             instance.status = OrchestrationRuntimeStatus.Failed
@@ -326,4 +349,3 @@ class LocalDurableHost:
                 {"EventType": EXECUTION_FAILED, "EventId": -1, "IsPlayed": False, "Timestamp": _now(), "Reason": failed}
             )
         self._emit("finished", {"instance_id": instance.instance_id, "status": instance.status.value})
-

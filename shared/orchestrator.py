@@ -78,7 +78,9 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
 
     try:
         yield context.call_activity(CHECK_DESTINATION, {"root": root})
-        stages = yield context.task_all([context.call_activity(STAGE_PART, {"root": root, "index": i}) for i in range(plan["parts"])])
+        stages = yield context.task_all(
+            [context.call_activity(STAGE_PART, {"root": root, "index": i}) for i in range(plan["parts"])]
+        )
         read = sum(s["read"] for s in stages)
         if read > plan["max_profiles"]:
             errors.append(
@@ -111,7 +113,9 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
                 wave = partitions[wave_start : wave_start + width]
                 results = yield context.task_all(
                     [
-                        context.call_activity(APPLY_PARTITION, {"root": root, "partition": k, "removals": plan["mirror"]})
+                        context.call_activity(
+                            APPLY_PARTITION, {"root": root, "partition": k, "removals": plan["mirror"]}
+                        )
                         for k in wave
                     ]
                 )
@@ -140,7 +144,8 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
             yield context.task_all(
                 [
                     context.call_activity(
-                        FINISH_PARTITION, {"root": root, "partition": k, "mode": finish_mode, "stop_reason": stop_reason}
+                        FINISH_PARTITION,
+                        {"root": root, "partition": k, "mode": finish_mode, "stop_reason": stop_reason},
                     )
                     for k in partitions
                 ]
@@ -153,4 +158,4 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
         COMMIT_RUN, {"root": root, "mode": commit_mode, "errors": errors, "finished_partitions": finished}
     )
     summary["run_id"] = run_id
-    return summary  # type: ignore[no-any-return]
+    return summary

@@ -149,7 +149,9 @@ class BlobStore:
         try:
             result = blob.upload_blob(payload, **kwargs)
         except (ResourceModifiedError, ResourceExistsError):
-            raise ConcurrencyConflict(f"{name} was changed by someone else; reload it and apply the edit again") from None
+            raise ConcurrencyConflict(
+                f"{name} was changed by someone else; reload it and apply the edit again"
+            ) from None
         except ResourceNotFoundError:
             raise NotFound(f"{name} does not exist") from None
         return str(result["etag"])

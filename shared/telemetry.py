@@ -4,12 +4,14 @@ keep credentials in their client's headers, and errors are built from names, ids
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
 LOGGER = logging.getLogger("segment_export")
 
 
-class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    def process(self, msg: object, kwargs: dict) -> tuple[object, dict]:  # type: ignore[type-arg]
+class RunLogger(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
         return f"[export={extra.get('export_id')} run={extra.get('run_id')}] {msg}", kwargs

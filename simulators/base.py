@@ -183,9 +183,7 @@ class BaseSimulator:
     ) -> None:
         """Answer the next ``times`` matching requests with ``kind`` instead of serving them."""
         with self.lock:
-            self.faults.append(
-                Fault(kind, times, path_contains, method, headers or {}, body, hang_seconds)
-            )
+            self.faults.append(Fault(kind, times, path_contains, method, headers or {}, body, hang_seconds))
 
     def writes(self) -> list[RecordedRequest]:
         """Requests that could change vendor state (for dry-run assertions)."""
@@ -306,7 +304,7 @@ class BaseSimulator:
                 loop.run_until_complete(site.start())
                 server = site._server
                 assert server is not None
-                port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
                 self.url = f"http://127.0.0.1:{port}"
                 self._runner = runner
             except BaseException as exc:  # surfaced to the caller of start()

@@ -28,7 +28,7 @@ class TestCredential:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, token: str = "kv-standin-token") -> None:  # noqa: S107 - a stand-in's token
+    def __init__(self, token: str = "kv-standin-token") -> None:
         self.token = token
         self.scopes: list[tuple[str, ...]] = []
 
@@ -66,7 +66,7 @@ class _Response(HttpResponse):
 class KeyVaultStandIn(HttpTransport):
     """In-memory secrets behind the Key Vault REST protocol (set, get, delete, deleted-secret poll)."""
 
-    def __init__(self, vault_url: str = "https://segment-export.vault.azure.net", token: str = "kv-standin-token"):  # noqa: S107
+    def __init__(self, vault_url: str = "https://segment-export.vault.azure.net", token: str = "kv-standin-token"):
         self.vault_url = vault_url.rstrip("/")
         self.token = token
         self.secrets: dict[str, str] = {}

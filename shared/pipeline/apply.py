@@ -8,6 +8,7 @@ a vendor upsert repeated is harmless, a profile skipped would not be. Asynchrono
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,10 +116,10 @@ class Checkpoint:
         self.saved_at = time.monotonic()
 
     def done(self, kind: str) -> dict[str, Any]:
-        return self.data[kind]["done"]  # type: ignore[no-any-return]
+        return self.data[kind]["done"]
 
     def jobs(self, kind: str) -> dict[str, Any]:
-        return self.data[kind]["jobs"]  # type: ignore[no-any-return]
+        return self.data[kind]["jobs"]
 
     def batches(self, kind: str) -> list[tuple[int, int]] | None:
         """The [start, end) row ranges apply cut, or None if apply never got to ``kind``."""
@@ -195,23 +196,19 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
             result.batches += len(batches)
             done, jobs = checkpoint.done(kind), checkpoint.jobs(kind)
 
-            async def one(index: int, start: int, end: int, kind: str = kind) -> None:
-                if str(index) in done or str(index) in jobs:
-                    return
+            async def one(kind: str, index: int, batch: list[Contact], batch_encoded: list[bytes]) -> None:
                 async with slots:
-                    await _run_batch(
-                        destination,
-                        runtime,
-                        checkpoint,
-                        kind,
-                        index,
-                        contacts[start:end],
-                        encoded[start:end] if encoded else [],
-                    )
+                    await _run_batch(destination, runtime, checkpoint, kind, index, batch, batch_encoded)
 
             # Upserts finish before removals start: a contact moving between cases is never removed
             # after it was (re)added in the same run.
-            await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(batches)))
+            await asyncio.gather(
+                *(
+                    one(kind, i, contacts[s:e], encoded[s:e] if encoded else [])
+                    for i, (s, e) in enumerate(batches)
+                    if str(i) not in done and str(i) not in jobs
+                )
+            )
             result.pending_jobs += len(jobs)
     checkpoint.save(force=True)
     return result
@@ -240,7 +237,7 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                     start, end = batches[int(key)]
                     try:
                         status = await with_retries(
-                            lambda key=key, start=start, end=end: destination.poll(jobs[key], contacts[start:end]),
+                            functools.partial(destination.poll, jobs[key], contacts[start:end]),
                             retry_policy(runtime),
                         )
                     except RetryableDestinationError as exc:

@@ -23,7 +23,7 @@ class CommitRequest(BaseModel):
     finished_partitions: bool = True  # every partition's finish ran (snapshot pieces exist)
 
 
-def _load_all(runtime: Runtime, names: list[str], model: type[BaseModel]) -> list:  # type: ignore[type-arg]
+def _load_all(runtime: Runtime, names: list[str], model: type[BaseModel]) -> list:
     return [model.model_validate(runtime.store.read_json(name)[0]) for name in names]
 
 

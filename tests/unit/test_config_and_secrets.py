@@ -123,6 +123,8 @@ def test_key_vault_rejects_a_wrong_token() -> None:
         secrets.get("anything")
 
 
-@pytest.mark.parametrize(("value", "safe"), [("=SUM(A1)", "'=SUM(A1)"), ("+1", "'+1"), ("@x", "'@x"), ("-2", "'-2"), ("ok", "ok")])
+@pytest.mark.parametrize(
+    ("value", "safe"), [("=SUM(A1)", "'=SUM(A1)"), ("+1", "'+1"), ("@x", "'@x"), ("-2", "'-2"), ("ok", "ok")]
+)
 def test_rejected_rows_cells_cannot_be_formulas(value: str, safe: str) -> None:
     assert safe_cell(value) == safe

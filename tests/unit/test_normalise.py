@@ -6,7 +6,11 @@ from shared.pipeline.normalise import email_problem, normalise_email, normalise_
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("  Ada@Example.COM ", "ada@example.com"), ("x@y.io", "x@y.io"), ("\tA.B+tag@Mail.Example.org\n", "a.b+tag@mail.example.org")],
+    [
+        ("  Ada@Example.COM ", "ada@example.com"),
+        ("x@y.io", "x@y.io"),
+        ("\tA.B+tag@Mail.Example.org\n", "a.b+tag@mail.example.org"),
+    ],
 )
 def test_normalise_email_trims_and_lowercases(raw: str, expected: str) -> None:
     assert normalise_email(raw) == expected
@@ -32,7 +36,7 @@ def test_email_problems_are_named(email: str, problem: str) -> None:
 def test_phone_needs_country_code() -> None:
     assert normalise_phone("+351 912-345-678") == ("+351912345678", None)
     assert normalise_phone("00351912345678") == ("+351912345678", None)
-    phone, problem = normalise_phone("912345678")
+    _phone, problem = normalise_phone("912345678")
     assert problem is not None and "country code" in problem
     assert normalise_phone("  ") == ("", None)
 

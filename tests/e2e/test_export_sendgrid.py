@@ -1,0 +1,102 @@
+"""End to end through the real orchestrator (in-process Durable replay), Azurite and the SendGrid simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.local_env import LocalEnv, local_env
+from devtools.sample_data import seed_sample
+from shared.activities import APPLY_PARTITION
+from shared.models import RunStatus
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def env(azurite: str) -> Iterator[LocalEnv]:
+    settings = {"rows_per_partition": 1000, "first_poll_seconds": 0.05, "max_poll_seconds": 0.2}
+    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.05}, settings=settings) as environment:
+        environment.add_connection()
+        yield environment
+
+
+def put_emails(env: LocalEnv) -> list[str]:
+    return [c["email"] for r in env.simulator.requests if r.method == "PUT" for c in r.json()["contacts"]]
+
+
+async def test_full_export_delivers_exactly_the_valid_deduplicated_profiles(env: LocalEnv) -> None:
+    sample = seed_sample(env.runtime.segments, 3000)
+    unsubscribed = sorted(sample.expected)[:3]
+    for email in unsubscribed:
+        env.simulator.suppress(email, env.target_id, {"first_name": "Before"})
+    env.add_export()
+
+    instance, report = await env.run("weekly")
+
+    assert report is not None, instance.error
+    assert report.rejected_rows_blob is not None
+    assert report.status is RunStatus.COMPLETED_WITH_ERRORS or report.status is RunStatus.COMPLETED
+    assert report.profiles_read == sample.rows
+    assert report.outcomes.total() == sample.rows
+    assert report.outcomes.invalid == sample.invalid
+    assert report.outcomes.duplicate == sample.duplicate
+    assert report.outcomes.suppressed == len(unsubscribed)
+    assert report.outcomes.upserted == len(sample.expected) - len(unsubscribed)
+    members = env.simulator.members(env.target_id)
+    assert set(members) == set(sample.expected) - set(unsubscribed)
+    first = sorted(members)[0]
+    assert members[first]["first_name"] == sample.expected[first]["first_name"]  # first occurrence wins
+    for email in unsubscribed:
+        assert env.simulator.subscription_status(email, env.target_id) == "unsubscribed"
+        assert email not in put_emails(env)
+    # every failure is in the rejected-rows file, with a reason, and nothing else is
+    rejected = env.runtime.store.read_bytes(report.rejected_rows_blob).decode().splitlines()
+    assert len(rejected) - 1 == sample.invalid + sample.duplicate + len(unsubscribed)
+
+
+async def test_rerun_with_nothing_changed_sends_nothing(env: LocalEnv) -> None:
+    sample = seed_sample(env.runtime.segments, 1000)
+    env.add_export()
+    _, first = await env.run("weekly")
+    assert first is not None and first.outcomes.upserted == len(sample.expected)
+    env.simulator.reset_log()
+
+    _, second = await env.run("weekly")
+
+    assert second is not None
+    assert second.outcomes.unchanged == len(sample.expected)
+    assert second.outcomes.total() == sample.rows
+    assert env.simulator.writes() == []
+
+
+async def test_interrupted_run_is_finished_by_a_rerun_without_resending(env: LocalEnv) -> None:
+    sample = seed_sample(env.runtime.segments, 4000)
+    env.add_export()
+    calls = {"n": 0}
+    original = env.host.activities[APPLY_PARTITION]
+
+    async def flaky(payload):  # the third partition's activity dies mid-run
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker lost")
+        return await original(payload)
+
+    env.host.activities[APPLY_PARTITION] = flaky
+    _, first = await env.run("weekly", trigger="on_demand")
+    assert first is not None
+    assert first.outcomes.total() == sample.rows
+    assert first.outcomes.failed > 0 and first.outcomes.upserted > 0
+    sent_first = set(put_emails(env))
+    env.host.activities[APPLY_PARTITION] = original
+    env.simulator.reset_log()
+
+    _, second = await env.run("weekly")
+
+    assert second is not None
+    assert second.outcomes.total() == sample.rows
+    resent = set(put_emails(env))
+    assert resent and not (resent & sent_first), "profiles delivered by the first run were sent again"
+    assert second.outcomes.upserted == first.outcomes.failed
+    assert set(env.simulator.members(env.target_id)) == set(sample.expected)
