@@ -76,12 +76,18 @@ class Azurite:
         raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{self.port} within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        process = self.process
+        if process is not None:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    # Azurite waits for idle keep-alive connections on SIGTERM; nothing of it is needed.
+                    process.kill()
+                    process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
         self.process = None
         shutil.rmtree(self.location, ignore_errors=True)
 

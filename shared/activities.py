@@ -7,10 +7,12 @@ orchestrator decides what the run does about it.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from shared.errors import ExportError
+from destinations import destination_class
+from shared.errors import CredentialRefused, ExportError, FieldsMissing, TargetNotFound
 from shared.models import RunRequest
 from shared.pipeline.apply import apply_partition, poll_jobs
 from shared.pipeline.commit import CommitRequest, commit_run
@@ -21,6 +23,8 @@ from shared.pipeline.preflight import check_destination
 from shared.pipeline.stage import stage_part
 from shared.runtime import get_runtime
 from shared.telemetry import run_logger
+
+_LOG = logging.getLogger("segment_export")
 
 PLAN_RUN = "plan_run"
 CHECK_DESTINATION = "check_destination"
@@ -56,6 +60,7 @@ def plan_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
         "partitions": plan.partitions,
         "width": plan.width,
         "mirror": plan.mirror,
+        "asynchronous": destination_class(plan.connection.vendor).limits.asynchronous,
         "max_profiles": plan.export.max_profiles,
         "mass_removal_share": plan.mass_removal_share,
         "previous_profiles": plan.snapshot.profiles if plan.snapshot else 0,
@@ -77,7 +82,16 @@ def diff_partition_activity(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def apply_partition_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    result = await apply_partition(get_runtime(), payload["root"], payload["partition"], removals=payload["removals"])
+    """A failure is returned, not raised: Durable's task_all fails fast, and the orchestrator must
+    not move on to finish while other partitions of the wave are still sending."""
+    partition = payload["partition"]
+    try:
+        result = await apply_partition(get_runtime(), payload["root"], partition, removals=payload["removals"])
+    except Exception as exc:
+        fatal = isinstance(exc, CredentialRefused | TargetNotFound | FieldsMissing)
+        message = str(exc) if isinstance(exc, ExportError) else f"partition {partition} stopped: {exc}"
+        _LOG.warning("apply of partition %d failed: %s", partition, message)
+        return {"partition": partition, "batches": 0, "pending_jobs": 0, "error": message, "fatal": fatal}
     return result.model_dump()
 
 

@@ -120,7 +120,18 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
                     ]
                 )
                 applied_any = True
-                pending = sum(r["pending_jobs"] for r in results)
+                pending += sum(r["pending_jobs"] for r in results)
+                failures = [r for r in results if r.get("error")]
+                errors.extend(r["error"] for r in failures if r["error"] not in errors)
+                if any(r.get("fatal") for r in failures):
+                    break  # the credential or the list is gone: later waves would fail the same way
+        except Exception as exc:
+            applied_any = True
+            errors.append(_reason(exc))
+            # Other partitions may have submitted jobs before this one failed: their outcomes are
+            # still collected, or profiles the vendor accepted would be counted failed and resent.
+            pending = 1 if plan.get("asynchronous") else 0
+        try:
             delay = plan["first_poll"]
             rounds = 0
             # Asynchronous vendor jobs are awaited with durable timers, never by sleeping in an activity.
@@ -133,7 +144,6 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
             if pending:
                 errors.append(f"{pending} vendor jobs had not finished after {rounds} checks; their rows are failed")
         except Exception as exc:
-            applied_any = True
             errors.append(_reason(exc))
 
     finish_mode = "applied" if applied_any else ("dry_run" if mode == "dry_run" else "not_applied")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import SettingsError
+
+STORAGE_MISSING = "set EXPORT_STORAGE_ACCOUNT_URL (managed identity) or EXPORT_STORAGE_CONNECTION_STRING (local)"
 
 
 class Settings(BaseSettings):
@@ -65,10 +68,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _storage_given(self) -> Settings:
         if not self.storage_account_url and not self.storage_connection_string:
-            raise ValueError(
-                "set EXPORT_STORAGE_ACCOUNT_URL (managed identity) or EXPORT_STORAGE_CONNECTION_STRING (local)"
-            )
+            raise ValueError(STORAGE_MISSING)
         return self
+
+
+def _storage_given(overrides: dict[str, Any]) -> bool:
+    if overrides.get("storage_account_url") or overrides.get("storage_connection_string"):
+        return True
+    names = {"EXPORT_STORAGE_ACCOUNT_URL", "EXPORT_STORAGE_CONNECTION_STRING"}
+    return any(value for key, value in os.environ.items() if key.upper() in names)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -77,6 +85,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = []
+        if not _storage_given(overrides):
+            # The model-level check only runs once every field is valid; report it in the same pass.
+            problems.append(f"EXPORT_STORAGE_ACCOUNT_URL: {STORAGE_MISSING}")
         for error in exc.errors():
             name = "EXPORT_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
             problems.append(f"{name}: {error['msg']}")

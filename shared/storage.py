@@ -145,7 +145,7 @@ class BlobStore:
         if if_match is not None:
             kwargs.update(etag=if_match, match_condition=MatchConditions.IfNotModified)
         elif create_only:
-            kwargs.update(etag="*", match_condition=MatchConditions.IfMissing)
+            kwargs["overwrite"] = False  # sends If-None-Match: *
         try:
             result = blob.upload_blob(payload, **kwargs)
         except (ResourceModifiedError, ResourceExistsError):

@@ -181,7 +181,7 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
         limits = type(destination).limits
         prepare = getattr(destination, "prepare", None)
         if prepare is not None:
-            await prepare()
+            await with_retries(prepare, retry_policy(runtime))
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         for kind in KINDS:
             if kind == "removals" and not removals:

@@ -101,7 +101,7 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
         previous = old.pop(email, None)
         if previous is not None:
             old_digest, flags, vendor_id = previous
-            if SUPPRESSED_FLAG in flags and not full:
+            if SUPPRESSED_FLAG in flags:  # even a full resync never pushes a suppressed contact again
                 result.suppressed_known += 1
                 carry.append(SEP.join((email, old_digest, flags, vendor_id)))
                 part = plan.parts[part_index]

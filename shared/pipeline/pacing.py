@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
 
-from destinations.base import VendorLimits
+from destinations.base import RateLimit, VendorLimits
 from shared.errors import RetryableDestinationError
 
 T = TypeVar("T")
@@ -28,21 +29,36 @@ T = TypeVar("T")
 SAFETY = 1.02
 
 
-class _Spacer:
-    """Evenly spaced requests: never more than ``requests`` in any window of ``per_seconds``."""
+class _Window:
+    """At most ``requests`` in any window of ``seconds``: the same rule the vendor applies, so a
+    stream that follows it can never be the one that trips the vendor's limit."""
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.next_at = 0.0
+    def __init__(self, requests: int, seconds: float) -> None:
+        self.requests = requests
+        self.seconds = seconds
+        self.stamps: deque[float] = deque()
         self.lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_at)
-            self.next_at = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+            while True:
+                now = time.monotonic()
+                while self.stamps and self.stamps[0] <= now - self.seconds:
+                    self.stamps.popleft()
+                if len(self.stamps) < self.requests:
+                    self.stamps.append(now)
+                    return
+                await asyncio.sleep(self.stamps[0] + self.seconds - now)
+
+
+def _share_of(limit: RateLimit, share: float, time_scale: float) -> _Window:
+    """This activity's part of one limit. With ``share`` = 1/width, ``width`` activities each sending
+    ``floor(requests × share)`` per window send at most ``requests`` per window together. When the
+    limit is smaller than the width, each activity gets one request per proportionally longer window."""
+    allowed = limit.requests * share
+    if allowed >= 1:
+        return _Window(int(allowed), limit.per_seconds * time_scale * SAFETY)
+    return _Window(1, limit.per_seconds / allowed * time_scale * SAFETY)
 
 
 class PacedTransport(httpx.AsyncBaseTransport):
@@ -59,19 +75,17 @@ class PacedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.inner = inner
         self.bucket_of = bucket_of
-        self.spacers: dict[str, _Spacer] = {}
-        for bucket, rate_limits in limits.rate_limits.items():
-            if rate_limits:
-                interval = max(r.per_seconds / (r.requests * share) for r in rate_limits)
-                self.spacers[bucket] = _Spacer(interval * time_scale * SAFETY)
+        self.windows: dict[str, list[_Window]] = {
+            bucket: [_share_of(limit, share, time_scale) for limit in rate_limits]
+            for bucket, rate_limits in limits.rate_limits.items()
+        }
         slots = None if limits.max_concurrency is None else max(1, int(limits.max_concurrency * share))
         self.slots = asyncio.Semaphore(slots) if slots else None
         self.requests = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        spacer = self.spacers.get(self.bucket_of(request.method, request.url.path))
-        if spacer is not None:
-            await spacer.wait()
+        for window in self.windows.get(self.bucket_of(request.method, request.url.path), ()):
+            await window.wait()
         self.requests += 1
         if self.slots is None:
             return await self.inner.handle_async_request(request)

@@ -8,7 +8,7 @@ import pytest
 
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
-from shared.activities import APPLY_PARTITION
+from shared import activities
 from shared.models import RunStatus
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ async def test_full_export_delivers_exactly_the_valid_deduplicated_profiles(env:
 
     assert report is not None, instance.error
     assert report.rejected_rows_blob is not None
-    assert report.status is RunStatus.COMPLETED_WITH_ERRORS or report.status is RunStatus.COMPLETED
+    assert report.status is RunStatus.SUCCEEDED, report.errors
     assert report.profiles_read == sample.rows
     assert report.outcomes.total() == sample.rows
     assert report.outcomes.invalid == sample.invalid
@@ -71,25 +71,27 @@ async def test_rerun_with_nothing_changed_sends_nothing(env: LocalEnv) -> None:
     assert env.simulator.writes() == []
 
 
-async def test_interrupted_run_is_finished_by_a_rerun_without_resending(env: LocalEnv) -> None:
+async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
+    env: LocalEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sample = seed_sample(env.runtime.segments, 4000)
     env.add_export()
     calls = {"n": 0}
-    original = env.host.activities[APPLY_PARTITION]
+    original = activities.apply_partition
 
-    async def flaky(payload):  # the third partition's activity dies mid-run
+    async def flaky(runtime, root, partition, *, removals):  # the third partition's activity dies mid-run
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("worker lost")
-        return await original(payload)
+        return await original(runtime, root, partition, removals=removals)
 
-    env.host.activities[APPLY_PARTITION] = flaky
+    monkeypatch.setattr(activities, "apply_partition", flaky)
     _, first = await env.run("weekly", trigger="on_demand")
     assert first is not None
     assert first.outcomes.total() == sample.rows
     assert first.outcomes.failed > 0 and first.outcomes.upserted > 0
     sent_first = set(put_emails(env))
-    env.host.activities[APPLY_PARTITION] = original
+    monkeypatch.setattr(activities, "apply_partition", original)
     env.simulator.reset_log()
 
     _, second = await env.run("weekly")
@@ -100,3 +102,21 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(env: Loc
     assert resent and not (resent & sent_first), "profiles delivered by the first run were sent again"
     assert second.outcomes.upserted == first.outcomes.failed
     assert set(env.simulator.members(env.target_id)) == set(sample.expected)
+
+
+async def test_a_host_that_dies_mid_run_resumes_from_history(env: LocalEnv) -> None:
+    sample = seed_sample(env.runtime.segments, 4000)
+    env.add_export()
+    env.host.crash_after = 6  # plan, preflight, the stages and a diff or two have completed
+
+    instance, report = await env.run("weekly")
+    assert report is None and instance.error == "host crashed (simulated)"
+
+    resumed = await env.host.resume(instance.instance_id)
+    report = env.report_of(resumed)
+
+    assert report is not None, resumed.error
+    assert report.outcomes.total() == report.profiles_read == sample.rows
+    assert set(env.simulator.members(env.target_id)) == set(sample.expected)
+    delivered = put_emails(env)
+    assert len(delivered) == len(set(delivered)), "a profile was sent twice"

@@ -3,6 +3,8 @@ SecretClient against the Key Vault stand-in transport)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -98,7 +100,8 @@ def test_invalid_stored_document_names_file_and_field(blob_store: BlobStore) -> 
 
 
 def test_key_vault_secrets_through_the_real_secret_client() -> None:
-    vault = KeyVaultStandIn()
+    # A vault URL of its own: the SDK caches bearer challenges per vault for the whole process.
+    vault = KeyVaultStandIn(f"https://unit-{uuid.uuid4().hex[:8]}.vault.azure.net")
     credential = TestCredential(vault.token)
     secrets = KeyVaultSecretStore(vault.vault_url, credential, transport=vault)
     secrets.set("conn-main", SecretStr("SG.sample-secret-value"))

@@ -1,0 +1,108 @@
+"""The orchestrator's history stays small however many profiles a run has: only counts and blob
+references pass through it. Driven by the in-process host (the SDK's own replay); the activities are
+stand-ins that answer what the real ones answer for a 1,000,000-profile run (64 source files,
+32 partitions of ~31,000 profiles, asynchronous vendor jobs needing three polls) — the point is the
+orchestrator's own behaviour, which the real activities cannot change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import activities as names
+from shared.local_host import LocalDurableHost
+from shared.orchestrator import ORCHESTRATOR, export_orchestrator
+
+PROFILES = 1_000_000
+PARTS = 64
+PARTITIONS = 32
+
+
+def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[str, Any]:
+    def count(name: str) -> None:
+        calls[name] = calls.get(name, 0) + 1
+
+    def plan(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.PLAN_RUN)
+        return {
+            "root": "runs/weekly/r1",
+            "parts": PARTS,
+            "partitions": PARTITIONS,
+            "width": 16,
+            "mirror": False,
+            "max_profiles": 10_000_000,
+            "mass_removal_share": 0.2,
+            "previous_profiles": 0,
+            "first_poll": 0.0,
+            "max_poll": 0.0,
+        }
+
+    def check(payload: dict[str, Any]) -> None:
+        count(names.CHECK_DESTINATION)
+
+    def stage(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.STAGE_PART)
+        return {"part": payload["index"], "read": PROFILES // PARTS, "invalid": 0}
+
+    def diff(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.DIFF_PARTITION)
+        share = PROFILES // PARTITIONS
+        return {
+            "partition": payload["partition"],
+            "profiles": share,
+            "to_upsert": share,
+            "to_remove": 0,
+            "list_size": 0,
+            "unchanged": 0,
+            "duplicates": 0,
+        }
+
+    def apply(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.APPLY_PARTITION)
+        return {"partition": payload["partition"], "batches": 2, "pending_jobs": 2}
+
+    def poll(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.POLL_JOBS)
+        left = max(0, polls_needed - calls[names.POLL_JOBS])
+        return {"pending_jobs": left * 10, "retry_after": None}
+
+    def finish(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.FINISH_PARTITION)
+        return {}
+
+    def commit(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.COMMIT_RUN)
+        return {"status": "completed", "report": "runs/weekly/r1/report.json", "profiles_read": PROFILES}
+
+    return {
+        names.PLAN_RUN: plan,
+        names.CHECK_DESTINATION: check,
+        names.STAGE_PART: stage,
+        names.DIFF_PARTITION: diff,
+        names.APPLY_PARTITION: apply,
+        names.POLL_JOBS: poll,
+        names.FINISH_PARTITION: finish,
+        names.COMMIT_RUN: commit,
+    }
+
+
+@pytest.mark.parametrize("width", [4, 16])
+async def test_a_million_profile_run_has_a_history_under_500_events(width: int) -> None:
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls)
+    host = LocalDurableHost({ORCHESTRATOR: export_orchestrator}, activities, activity_width=width)
+    try:
+        instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+    finally:
+        host.close()
+
+    assert instance.error is None
+    assert instance.output["profiles_read"] == PROFILES
+    assert calls[names.STAGE_PART] == PARTS
+    assert calls[names.APPLY_PARTITION] == PARTITIONS
+    assert calls[names.FINISH_PARTITION] == PARTITIONS
+    assert calls[names.POLL_JOBS] == 3
+    assert len(instance.history) < 500, len(instance.history)
+    # nothing profile-sized ever entered the history
+    assert max(len(str(event)) for event in instance.history) < 2_000
