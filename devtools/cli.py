@@ -99,7 +99,7 @@ async def _demo(env: LocalEnv, profiles: int) -> int:
         console.print(f"[yellow]• {error}[/yellow]")
     members = env.simulator.members(env.target_id)
     expected = set(sample.expected) - set(already)
-    ok = set(members) >= expected and report.outcomes.total() == report.profiles_read
+    ok = set(members) == expected and report.outcomes.total() == report.profiles_read
     display = destination_class(env.vendor).display_name
     console.print(
         Panel.fit(
@@ -113,6 +113,11 @@ async def _demo(env: LocalEnv, profiles: int) -> int:
         )
     )
     return 0 if ok else 1
+
+
+@app.callback()
+def main() -> None:
+    """Segment export developer tools."""
 
 
 @app.command()
