@@ -115,3 +115,15 @@ def seed_sample(
         _account(sample, segment_rows(overlap_start, second, seed + 1, invalid_every=invalid_every, duplicate_every=0)),
     )
     return sample
+
+
+def profiles_for(indexes: Iterator[int] | range, *, seed: int = 11) -> dict[str, dict[str, str]]:
+    """Valid, distinct profiles keyed by their normalised email (for refresh scenarios)."""
+    rng = random.Random(seed)
+    rows = (profile(i, rng) for i in indexes)
+    return {row["email"]: row for row in rows}
+
+
+def write_profiles(store: BlobStore, segment: str, profiles: dict[str, dict[str, str]]) -> None:
+    """Replace a segment's content with ``profiles`` as one CSV part (what a refresh does)."""
+    write_csv(store, f"{segment}/part-00000.csv", iter(profiles.values()))

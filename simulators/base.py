@@ -168,6 +168,14 @@ class BaseSimulator:
         """``"subscribed"``, ``"unsubscribed"`` (or the vendor's word for it) or None if unknown."""
         raise NotImplementedError
 
+    def upserted_emails(self) -> list[str]:
+        """Emails carried by the add/update requests in the log (one entry per time sent)."""
+        raise NotImplementedError
+
+    def removed_emails(self) -> list[str]:
+        """Emails the removal requests in the log acted on (one entry per time sent)."""
+        raise NotImplementedError
+
     # ---- generic machinery ---------------------------------------------------------------------
 
     def inject(

@@ -86,11 +86,12 @@ class SendGridSimulator(BaseSimulator):
         self.api_key = "SG." + "s" * 22 + "." + "k" * 43  # 69 characters, the documented shape
         self.contacts: dict[str, dict[str, Any]] = {}  # email → stored contact (with "id")
         self.by_id: dict[str, str] = {}  # contact id → email
+        self.email_of_id: dict[str, str] = {}  # every id ever issued → email, for the request log
         self.lists: dict[str, set[str]] = {}  # list id → emails
         self.fields: dict[str, tuple[str, str]] = {}  # name → (id, field_type)
         self.suppressions: dict[str, dict[str, int]] = {path: {} for path in SUPPRESSION_LISTS}
         self.jobs: dict[str, Job] = {}
-        self.upserted_emails = 0  # contacts accepted into jobs, for tests that count vendor work
+        self.contacts_processed = 0  # contacts accepted into jobs, for tests that count vendor work
 
     # ---- auth and vendor-shaped refusals ---------------------------------------------------------
 
@@ -206,6 +207,7 @@ class SendGridSimulator(BaseSimulator):
                     stored = {"id": str(uuid.uuid4()), "email": email, "custom_fields": {}}
                     self.contacts[email] = stored
                     self.by_id[stored["id"]] = email
+                    self.email_of_id[stored["id"]] = email
                     job.created += 1
                 else:
                     job.updated += 1
@@ -216,7 +218,7 @@ class SendGridSimulator(BaseSimulator):
                         stored[key] = value
                 for list_id in job.list_ids:
                     self.lists[list_id].add(email)
-                self.upserted_emails += 1
+                self.contacts_processed += 1
             job.status = "completed"
 
     async def _job(self, request: web.Request) -> web.Response:
@@ -322,6 +324,7 @@ class SendGridSimulator(BaseSimulator):
             stored = {"id": str(uuid.uuid4()), "email": email, "custom_fields": {}}
             self.contacts[email] = stored
             self.by_id[stored["id"]] = email
+            self.email_of_id[stored["id"]] = email
         for name, value in (attributes or {}).items():
             reserved = RESERVED.get(name)
             if reserved is not None:
@@ -342,6 +345,22 @@ class SendGridSimulator(BaseSimulator):
     def suppress_bounce(self, email: str) -> None:
         with self.lock:
             self.suppressions[BOUNCES][email.lower()] = int(time.time())
+
+    def upserted_emails(self) -> list[str]:
+        with self.lock:
+            puts = [r for r in self.requests if r.method == "PUT" and r.path == "/v3/marketing/contacts"]
+        return [str(c["email"]).lower() for r in puts if r.status == 202 for c in r.json()["contacts"]]
+
+    def removed_emails(self) -> list[str]:
+        with self.lock:
+            deletes = [r for r in self.requests if r.method == "DELETE" and r.status == 202]
+            emails = []
+            for r in deletes:
+                ids = r.query.get("contact_ids") or r.query.get("ids") or ""
+                emails.extend(self.email_of_id.get(i, "") for i in ids.split(",") if i)
+            unsubscribed = [r for r in self.requests if r.path == "/v3/asm/suppressions/global" and r.status == 201]
+        emails.extend(str(e).lower() for r in unsubscribed for e in r.json()["recipient_emails"])
+        return emails
 
     def _suppressed(self, email: str) -> bool:
         return any(email in entries for entries in self.suppressions.values())

@@ -63,7 +63,9 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     store = runtime.store
     result = FinishResult(partition=partition)
     if mode != "applied":
-        return _not_applied(runtime, root, partition, dry_run=mode == "dry_run", stop_reason=stop_reason)
+        result = _not_applied(runtime, root, partition, dry_run=mode == "dry_run", stop_reason=stop_reason)
+        store.write_json(paths.result(partition), result.model_dump())
+        return result
 
     checkpoint = Checkpoint(runtime, plan, partition)
     rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"))

@@ -1,0 +1,220 @@
+"""Incremental and mirror sync, the mass-removal guard, dry runs and never re-subscribing — end to end
+through the in-process orchestration, Azurite and each vendor's simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.local_env import DEFAULT_MAPPING, LocalEnv, local_env
+from devtools.sample_data import profiles_for, write_profiles
+from shared.models import RunStatus, SyncMode
+from shared.pipeline.layout import snapshot_manifest
+
+pytestmark = pytest.mark.e2e
+
+VENDORS = ["sendgrid"]
+SEGMENT = "segments/members"
+FIRST_RUN = 20_000
+ONE_PERCENT = FIRST_RUN // 100
+
+
+def attributes_of(vendor: str) -> list[str]:
+    return [a for a in DEFAULT_MAPPING[vendor] if a != "email"]
+
+
+@pytest.fixture(params=VENDORS)
+def env(request: pytest.FixtureRequest, azurite: str) -> Iterator[LocalEnv]:
+    settings = {"rows_per_partition": 5_000, "first_poll_seconds": 0.05, "max_poll_seconds": 0.2}
+    with local_env(request.param, azurite, simulator_options={"job_delay": 0.02}, settings=settings) as environment:
+        environment.add_connection()
+        yield environment
+
+
+def refresh(profiles: dict[str, dict[str, str]]) -> tuple[dict[str, dict[str, str]], set[str], set[str], set[str]]:
+    """1% changed, 1% left, 1% joined."""
+    emails = sorted(profiles)
+    changed = set(emails[:ONE_PERCENT])
+    left = set(emails[ONE_PERCENT : 2 * ONE_PERCENT])
+    joined_profiles = profiles_for(range(FIRST_RUN, FIRST_RUN + ONE_PERCENT), seed=99)
+    updated = {e: dict(p) for e, p in profiles.items() if e not in left}
+    for email in changed:
+        updated[email]["first_name"] = updated[email]["first_name"] + "-new"
+    updated.update(joined_profiles)
+    return updated, changed, left, set(joined_profiles)
+
+
+@pytest.mark.parametrize("mode", [SyncMode.UPSERT, SyncMode.MIRROR])
+async def test_refresh_sends_only_what_changed(env: LocalEnv, mode: SyncMode) -> None:
+    profiles = profiles_for(range(FIRST_RUN))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT], sync_mode=mode)
+    _, first = await env.run("weekly")
+    assert first is not None and first.outcomes.upserted == FIRST_RUN, first
+    assert set(env.simulator.members(env.target_id)) == set(profiles)
+
+    updated, changed, left, joined = refresh(profiles)
+    write_profiles(env.runtime.segments, SEGMENT, updated)
+    env.simulator.reset_log()
+    _, second = await env.run("weekly")
+
+    assert second is not None
+    assert second.status is RunStatus.SUCCEEDED, second.errors
+    assert sorted(env.simulator.upserted_emails()) == sorted(changed | joined)
+    assert second.outcomes.upserted == len(changed | joined)
+    assert second.outcomes.unchanged == len(updated) - len(changed | joined)
+    assert second.outcomes.total() == second.profiles_read == len(updated)
+    assert (second.added, second.updated) == (len(joined), len(changed))
+    members = set(env.simulator.members(env.target_id))
+    if mode is SyncMode.MIRROR:
+        assert sorted(env.simulator.removed_emails()) == sorted(left)
+        assert second.removed == len(left)
+        assert members == set(updated)
+    else:
+        assert env.simulator.removed_emails() == []
+        assert members == set(profiles) | joined
+
+
+async def test_an_empty_upstream_segment_is_blocked_until_approved(env: LocalEnv) -> None:
+    profiles = profiles_for(range(2_000))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT], sync_mode=SyncMode.MIRROR)
+    await env.run("weekly")
+    snapshot_before = env.runtime.store.read_json(snapshot_manifest("weekly"))[0]
+    write_profiles(env.runtime.segments, SEGMENT, {})
+    env.simulator.reset_log()
+
+    _, blocked = await env.run("weekly")
+
+    assert blocked is not None and blocked.status is RunStatus.BLOCKED
+    assert "mass-removal guard" in blocked.errors[0] and "approve_mass_removal" in blocked.errors[0]
+    assert blocked.would_remove == len(profiles)
+    assert env.simulator.writes() == []
+    assert set(env.simulator.members(env.target_id)) == set(profiles)
+    assert env.runtime.store.read_json(snapshot_manifest("weekly"))[0] == snapshot_before
+
+    _, approved = await env.run("weekly", approve_mass_removal=True)
+
+    assert approved is not None and approved.status is RunStatus.SUCCEEDED, approved.errors
+    assert approved.removed == len(profiles)
+    assert env.simulator.members(env.target_id) == {}
+
+
+async def test_dry_run_writes_nothing_and_keeps_the_snapshot(env: LocalEnv) -> None:
+    profiles = profiles_for(range(2_000))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT], sync_mode=SyncMode.MIRROR)
+    await env.run("weekly")
+    snapshot_before = env.runtime.store.read_json(snapshot_manifest("weekly"))[0]
+    updated, changed, left, joined = refresh_small(profiles)
+    write_profiles(env.runtime.segments, SEGMENT, updated)
+    env.simulator.reset_log()
+
+    _, dry = await env.run("weekly", dry_run=True)
+
+    assert dry is not None and dry.status is RunStatus.DRY_RUN
+    assert env.simulator.writes() == []
+    assert (dry.added, dry.updated, dry.would_remove) == (len(joined), len(changed), len(left))
+    assert dry.outcomes.total() == dry.profiles_read
+    assert env.runtime.store.read_json(snapshot_manifest("weekly"))[0] == snapshot_before
+
+
+def refresh_small(
+    profiles: dict[str, dict[str, str]],
+) -> tuple[dict[str, dict[str, str]], set[str], set[str], set[str]]:
+    emails = sorted(profiles)
+    changed, left = set(emails[:10]), set(emails[10:30])
+    updated = {e: dict(p) for e, p in profiles.items() if e not in left}
+    for email in changed:
+        updated[email]["first_name"] += "-new"
+    joined = profiles_for(range(50_000, 50_005), seed=5)
+    updated.update(joined)
+    return updated, changed, left, set(joined)
+
+
+@pytest.mark.parametrize("options", [{}, {"full_resync": True}, {"dry_run": True}])
+async def test_an_unsubscribed_contact_stays_unsubscribed_in_every_mode(env: LocalEnv, options: dict) -> None:
+    profiles = profiles_for(range(500))
+    gone = sorted(profiles)[7]
+    env.simulator.suppress(gone, env.target_id, {"first_name": "Before"})
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT], sync_mode=SyncMode.MIRROR)
+    _, first = await env.run("weekly")
+    assert first is not None and first.outcomes.suppressed == 1
+
+    profiles[gone]["first_name"] = "Changed upstream"
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.simulator.reset_log()
+    _, second = await env.run("weekly", **options)
+
+    assert second is not None and second.outcomes.suppressed == 1
+    assert gone not in env.simulator.upserted_emails()
+    assert env.simulator.subscription_status(gone, env.target_id) not in ("subscribed", None)
+    assert gone not in env.simulator.members(env.target_id)
+
+
+def snapshot_emails(env: LocalEnv) -> set[str]:
+    """Active contacts the committed snapshot believes the vendor holds."""
+    from shared.pipeline.layout import SEP, RunPaths
+
+    manifest = env.runtime.store.read_json(snapshot_manifest("weekly"))[0]
+    paths = RunPaths.from_root(manifest["root"])
+    emails = set()
+    for k in range(manifest["partitions"]):
+        data = env.runtime.store.read_bytes_or_none(paths.snapshot_piece(k)) or b""
+        for record in data.decode().splitlines():
+            email, _digest, flags, _vendor_id = record.split(SEP)
+            if "S" not in flags:
+                emails.add(email)
+    return emails
+
+
+async def test_a_run_interrupted_during_sync_leaves_a_true_snapshot(
+    env: LocalEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import activities
+
+    profiles = profiles_for(range(6_000))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT], sync_mode=SyncMode.MIRROR)
+    await env.run("weekly")
+    updated, _changed, _left, _joined = refresh(profiles)
+    write_profiles(env.runtime.segments, SEGMENT, updated)
+    original = activities.apply_partition
+    calls = {"n": 0}
+
+    async def dies_on_the_second(runtime, root, partition, *, removals):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker lost")
+        return await original(runtime, root, partition, removals=removals)
+
+    monkeypatch.setattr(activities, "apply_partition", dies_on_the_second)
+    _, interrupted = await env.run("weekly")
+    assert interrupted is not None and interrupted.status is RunStatus.COMPLETED_WITH_ERRORS
+    assert interrupted.outcomes.total() == interrupted.profiles_read
+    assert snapshot_emails(env) == set(env.simulator.members(env.target_id))
+
+    monkeypatch.setattr(activities, "apply_partition", original)
+    _, rerun = await env.run("weekly")
+    assert rerun is not None and rerun.status is RunStatus.SUCCEEDED, rerun.errors
+    assert rerun.outcomes.total() == rerun.profiles_read
+    assert snapshot_emails(env) == set(env.simulator.members(env.target_id)) == set(updated)
+
+
+async def test_changing_the_field_mapping_forces_a_full_resync(env: LocalEnv) -> None:
+    profiles = profiles_for(range(1_000))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT])
+    await env.run("weekly")
+    mapping = dict(DEFAULT_MAPPING[env.vendor])
+    mapping.pop("last_name")
+    env.update_export("weekly", field_mapping=mapping)
+    env.simulator.reset_log()
+
+    _, second = await env.run("weekly")
+
+    assert second is not None and second.full_resync
+    assert second.outcomes.upserted == len(profiles) and second.outcomes.unchanged == 0
+    assert sorted(env.simulator.upserted_emails()) == sorted(profiles)
