@@ -354,7 +354,7 @@ class SendGridSimulator(BaseSimulator):
     def removed_emails(self) -> list[str]:
         with self.lock:
             deletes = [r for r in self.requests if r.method == "DELETE" and r.status == 202]
-            emails = []
+            emails: list[str] = []
             for r in deletes:
                 ids = r.query.get("contact_ids") or r.query.get("ids") or ""
                 emails.extend(self.email_of_id.get(i, "") for i in ids.split(",") if i)
