@@ -23,10 +23,11 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared destinations simulators devtools blueprints function_app.py
+	$(VENV)/bin/mypy shared destinations simulators devtools blueprints bench function_app.py
 
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory bench-smoke
 
 bench: install
 	$(PY) -m bench.run --profiles 1000000

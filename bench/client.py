@@ -1,0 +1,91 @@
+"""Client-side throughput and memory, in a process of its own (so its peak RSS is the worker's alone).
+
+read blob → map → validate → dedupe → partition → serialise vendor payloads, with the vendor answering
+instantly (nothing is sent: the payloads are built exactly as the adapter builds them and dropped).
+Run on one core: every step runs sequentially in this process; Azurite (another process) serves blobs.
+
+    python -m bench.client --connection-string ... --container ... --segments ... --root ...
+
+Prints one JSON line: profiles, seconds, profiles_per_second, peak_rss_mb, and seconds per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+
+from destinations.base import Credential, Target
+from destinations.sendgrid import SendGridDestination
+from shared.pipeline.apply import cut_batches, read_rows
+from shared.pipeline.diff import diff_partition
+from shared.pipeline.plan import load_plan
+from shared.pipeline.stage import stage_part
+from shared.runtime import Runtime
+from shared.settings import load_settings
+from shared.storage import BlobStore
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def measure(connection_string: str, container: str, segments: str, root: str) -> dict[str, float]:
+    settings = load_settings(
+        storage_connection_string=connection_string, container=container, segments_container=segments
+    )
+    runtime = Runtime(
+        settings=settings,
+        store=BlobStore.connect(settings, container),
+        segments=BlobStore.connect(settings, segments),
+        secrets=None,  # type: ignore[arg-type]  # nothing here reads a secret
+    )
+    plan = load_plan(runtime, root)
+    started = time.perf_counter()
+    read = sum(stage_part(runtime, root, i).read for i in range(len(plan.parts)))
+    staged = time.perf_counter()
+    for k in range(plan.partitions):
+        diff_partition(runtime, root, k)
+    diffed = time.perf_counter()
+    # The payloads, built by a real adapter exactly as apply builds them (the vendor "answers instantly").
+    adapter = SendGridDestination(
+        client=None,  # type: ignore[arg-type]  # never sends
+        credential=Credential(secret=__import__("pydantic").SecretStr("unused")),
+        target=Target(list_id="bench", mapped_attributes=tuple(plan.export.attributes())),
+    )
+    adapter._field_ids = {}
+    payload_bytes = 0
+    for k in range(plan.partitions):
+        rows = read_rows(runtime, plan, k, "upserts")
+        encoded = [adapter.encode_contact(row.contact) for row in rows]
+        for start, end in cut_batches([len(e) for e in encoded], SendGridDestination.limits, "upserts"):
+            payload_bytes += len(adapter._envelope_head + b",".join(encoded[start:end]) + b"]}")
+    finished = time.perf_counter()
+    seconds = finished - started
+    return {
+        "profiles": read,
+        "seconds": round(seconds, 3),
+        "profiles_per_second": round(read / seconds),
+        "stage_seconds": round(staged - started, 3),
+        "diff_seconds": round(diffed - staged, 3),
+        "serialise_seconds": round(finished - diffed, 3),
+        "payload_mb": round(payload_bytes / 1e6, 1),
+        "peak_rss_mb": round(_rss_mb(), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connection-string", required=True)
+    parser.add_argument("--container", required=True)
+    parser.add_argument("--segments", required=True)
+    parser.add_argument("--root", required=True)
+    args = parser.parse_args()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    print(json.dumps(measure(args.connection_string, args.container, args.segments, args.root)))
+
+
+if __name__ == "__main__":
+    main()
