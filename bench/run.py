@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import math
 import subprocess
@@ -307,6 +308,10 @@ def main() -> None:
     args = parser.parse_args()
     parts = max(1, min(16, args.profiles // 62_500))
     chosen = [v for v in args.vendors.split(",") if v]
+    missing = [v for v in chosen if importlib.util.find_spec(f"destinations.{v}") is None]
+    if missing:
+        print(f"not benchmarked (adapter not in this build): {', '.join(missing)}", flush=True)
+        chosen = [v for v in chosen if v not in missing]
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{__import__('os').cpu_count()} cores, Python {sys.version.split()[0]}",
