@@ -11,10 +11,11 @@ from devtools.local_env import DEFAULT_MAPPING, LocalEnv, local_env
 from devtools.sample_data import profiles_for, write_profiles
 from shared.models import RunStatus, SyncMode
 from shared.pipeline.layout import snapshot_manifest
+from tests.contract.vendor_cases import CASES
 
 pytestmark = pytest.mark.e2e
 
-VENDORS = ["sendgrid"]
+VENDORS = sorted(CASES)
 SEGMENT = "segments/members"
 FIRST_RUN = 20_000
 ONE_PERCENT = FIRST_RUN // 100

@@ -1,0 +1,162 @@
+"""Mailchimp adapter against its simulator. Mailchimp publishes no usable OpenAPI document (vendors.md
+§1.6), so the request and response shapes are pinned here, from:
+- batch subscribe ``POST /3.0/lists/{list_id}`` with ``members``, ``update_existing``: official SDK
+  mailchimp/mailchimp-marketing-python@3305fa45:mailchimp_marketing/api/lists_api.py (``batch_list_members``,
+  ~line 6157) and the Fern SDK type BatchSubscribeOrUnsubscribeListsRequest.ts (mailchimp-marketing-typescript-sdk@353aaf8e);
+- ``status_if_new``: BatchSubscribeOrUnsubscribeListsRequestMembersItemStatusIfNew.ts (same SDK);
+- response ``new_members`` / ``updated_members`` / ``errors[{email_address, error, error_code}]``:
+  BatchSubscribeOrUnsubscribeListsResponse.ts;
+- Basic auth with the key as password, data centre from the ``-usNN`` suffix: api_client.py lines 38–46, 124–128;
+- OAuth metadata ``https://login.mailchimp.com/oauth2/metadata`` → ``api_endpoint``: Mailchimp OAuth guide;
+- archive ``DELETE /lists/{id}/members/{subscriber_hash}`` and ``.../actions/delete-permanent``: lists_api.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.mailchimp import MailchimpDestination
+from shared.errors import CredentialRefused, FieldsMissing
+from simulators.mailchimp import MailchimpSimulator
+from tests.contract.vendor_cases import upsert_all
+
+
+@pytest.fixture
+def sim() -> Iterator[MailchimpSimulator]:
+    with MailchimpSimulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as c:
+        yield c
+
+
+def make(sim, client, audience, *, attributes=("first_name", "last_name"), kind="api_key", secret=None, policy=None):
+    return MailchimpDestination(
+        client=client,
+        credential=Credential(SecretStr(secret or (sim.oauth_token if kind == "oauth_token" else sim.api_key)), kind),
+        target=Target(audience, attributes, "subscribed", policy or RemovalPolicy.REMOVE_FROM_LIST),
+        base_url=sim.url,
+    )
+
+
+async def test_batch_body_auth_and_never_a_status(sim, client) -> None:
+    audience = sim.create_target()
+    dest = make(sim, client, audience, attributes=("first_name", "address", "city", "state", "postal_code", "phone"))
+    contact = Contact(
+        "ada@example.com",
+        {
+            "first_name": "Ada",
+            "address": "1 Main St",
+            "city": "Lisbon",
+            "state": "LX",
+            "postal_code": "1000",
+            "phone": "+351912345678",
+        },
+    )
+    outcomes = await upsert_all(dest, [contact])
+    post = next(r for r in sim.requests if r.method == "POST")
+    assert post.path == f"/3.0/lists/{audience}"
+    user, _, password = base64.b64decode(post.headers["authorization"].removeprefix("Basic ")).decode().partition(":")
+    assert password == sim.api_key and user
+    assert post.json() == {
+        "update_existing": True,
+        "members": [
+            {
+                "email_address": "ada@example.com",
+                "status_if_new": "subscribed",
+                "merge_fields": {
+                    "FNAME": "Ada",
+                    "PHONE": "+351912345678",
+                    "ADDRESS": {"addr1": "1 Main St", "city": "Lisbon", "state": "LX", "zip": "1000"},
+                },
+            }
+        ],
+    }
+    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, "")}
+
+
+async def test_oauth_token_finds_the_data_centre_through_metadata(sim, client) -> None:
+    audience = sim.create_target()
+    dest = make(sim, client, audience, kind="oauth_token")
+    dest._base = None  # as in production: an OAuth token carries no data centre
+    await dest.preflight()
+    assert sim.requests[0].path == "/oauth2/metadata"
+    assert all(r.headers["authorization"] == f"Bearer {sim.oauth_token}" for r in sim.requests)
+
+
+def test_api_key_suffix_selects_the_data_centre() -> None:
+    dest = MailchimpDestination(
+        client=None,  # type: ignore[arg-type]
+        credential=Credential(SecretStr("abc123-us14")),
+        target=Target("a1"),
+    )
+    assert dest._base == "https://us14.api.mailchimp.com"
+
+
+async def test_a_key_without_data_centre_is_refused_in_words(client) -> None:
+    dest = MailchimpDestination(client=client, credential=Credential(SecretStr("nodatacentre")), target=Target("a1"))
+    with pytest.raises(CredentialRefused, match="data-centre suffix") as caught:
+        await dest.preflight()
+    assert "nodatacentre" not in str(caught.value)
+
+
+async def test_missing_merge_field_names_tag_and_audience(sim, client) -> None:
+    audience = sim.create_target()
+    with pytest.raises(FieldsMissing) as caught:
+        await make(sim, client, audience, attributes=("first_name", "loyalty_tier")).preflight()
+    assert caught.value.fields == ["loyalty_tier"]
+    assert audience in str(caught.value) and "merge tags" in str(caught.value)
+
+
+async def test_existing_unsubscribed_member_keeps_status_and_is_suppressed(sim, client) -> None:
+    audience = sim.create_target()
+    sim.suppress("gone@example.com", audience)
+    outcomes = await upsert_all(make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})])
+    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert "unsubscribed" in outcomes["gone@example.com"][1]
+    assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
+    assert "status" not in sim.requests[-1].json()["members"][0]
+
+
+async def test_simulator_refuses_more_than_500_members(sim, client) -> None:
+    audience = sim.create_target()
+    body = {"update_existing": True, "members": [{"email_address": f"u{i}@example.com"} for i in range(501)]}
+    response = await client.post(f"{sim.url}/3.0/lists/{audience}", json=body, auth=("any", sim.api_key))
+    assert response.status_code == 400 and response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_more_than_ten_connections_get_429(client) -> None:
+    import asyncio
+
+    with MailchimpSimulator(latency=0.2) as sim:
+        audience = sim.create_target()
+        responses = await asyncio.gather(
+            *(client.get(f"{sim.url}/3.0/lists/{audience}", auth=("any", sim.api_key)) for _ in range(14))
+        )
+    assert sorted(r.status_code for r in responses).count(429) == 4
+    assert sim.peak_in_flight >= 11
+
+
+@pytest.mark.parametrize(
+    ("policy", "status_after"),
+    [(RemovalPolicy.ARCHIVE, "archived"), (RemovalPolicy.UNSUBSCRIBE, "unsubscribed"), (RemovalPolicy.DELETE, None)],
+)
+async def test_removal_policies(sim, client, policy, status_after) -> None:
+    audience = sim.create_target()
+    sim.add_member("leaver@example.com", audience)
+    batch = await make(sim, client, audience, policy=policy).remove([Contact("leaver@example.com")])
+    assert batch.results is not None and batch.results[0].outcome is RowOutcome.REMOVED
+    assert sim.subscription_status("leaver@example.com", audience) == status_after
+    if policy is RemovalPolicy.ARCHIVE:
+        digest = hashlib.md5(b"leaver@example.com").hexdigest()
+        assert sim.requests[-1].method == "DELETE" and sim.requests[-1].path.endswith(digest)
