@@ -2,7 +2,8 @@
 §1.6), so the request and response shapes are pinned here, from:
 - batch subscribe ``POST /3.0/lists/{list_id}`` with ``members``, ``update_existing``: official SDK
   mailchimp/mailchimp-marketing-python@3305fa45:mailchimp_marketing/api/lists_api.py (``batch_list_members``,
-  ~line 6157) and the Fern SDK type BatchSubscribeOrUnsubscribeListsRequest.ts (mailchimp-marketing-typescript-sdk@353aaf8e);
+  ~line 6157) and the Fern SDK type BatchSubscribeOrUnsubscribeListsRequest.ts
+  (mailchimp-marketing-typescript-sdk@353aaf8e);
 - ``status_if_new``: BatchSubscribeOrUnsubscribeListsRequestMembersItemStatusIfNew.ts (same SDK);
 - response ``new_members`` / ``updated_members`` / ``errors[{email_address, error, error_code}]``:
   BatchSubscribeOrUnsubscribeListsResponse.ts;
