@@ -5,6 +5,12 @@ contact (a "multistatus"), never one verdict for a whole batch. It never chunks,
 it *declares* its batch sizes and rate limits in ``limits`` and the pipeline chunks, paces (through the
 ``httpx.AsyncClient`` it injects) and retries ``RetryableDestinationError`` after ``retry_after``.
 
+Optional members an adapter may have, which the pipeline uses when present:
+``async prepare()`` (called once per activity before contacts are encoded, e.g. to learn custom-field
+ids), ``async load_suppressed() -> dict[str, str]`` (called once per run in pre-flight: addresses the
+vendor suppresses, email → reason) and a ``suppressed`` dict attribute that receives that mapping in
+every activity, so those contacts are reported ``suppressed`` without being sent.
+
 Attribute names: contacts carry the product's standard attribute names (``STANDARD_ATTRIBUTES``);
 any other key is a custom field under its vendor-native name (a Mailchimp merge tag, a SendGrid
 custom-field name, a Brevo attribute, an Omnisend custom property, a Campaign Monitor field key).

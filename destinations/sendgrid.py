@@ -135,7 +135,9 @@ class SendGridDestination:
             "Content-Type": "application/json",
         }
         self._field_ids: dict[str, str] | None = None
-        self._suppressed: dict[str, str] | None = None
+        # Addresses the account suppresses (email → reason): read once per run by the pipeline through
+        # ``load_suppressed`` and handed to every activity's adapter.
+        self.suppressed: dict[str, str] = {}
         self._custom = [a for a in target.mapped_attributes if a not in RESERVED]
         self._envelope_head = b'{"list_ids":' + orjson.dumps([target.list_id]) + b',"contacts":['
 
@@ -175,9 +177,8 @@ class SendGridDestination:
         await self._load_fields()
 
     async def prepare(self) -> None:
-        """Read custom-field ids and the account's suppression lists once per activity."""
+        """Read the custom-field ids (one request) before contacts are encoded."""
         await self._load_fields()
-        await self._load_suppressions()
 
     async def _load_fields(self) -> None:
         if self._field_ids is not None:
@@ -194,9 +195,10 @@ class SendGridDestination:
             )
         self._field_ids = {name: known[name] for name in self._custom}
 
-    async def _load_suppressions(self) -> None:
-        if self._suppressed is not None:
-            return
+    async def load_suppressed(self) -> dict[str, str]:
+        """The account's unsubscribes, bounces and spam reports (email → reason).
+
+        Raises CredentialRefused, RetryableDestinationError."""
         suppressed: dict[str, str] = {}
         for path, reason in SUPPRESSION_LISTS.items():
             offset = 0
@@ -207,7 +209,7 @@ class SendGridDestination:
                 if len(page) < SUPPRESSION_PAGE:
                     break
                 offset += SUPPRESSION_PAGE
-        self._suppressed = suppressed
+        return suppressed
 
     # ---- upsert --------------------------------------------------------------------------------
 
@@ -238,7 +240,7 @@ class SendGridDestination:
         once, so one bad value never costs a whole batch. Raises CredentialRefused, TargetNotFound,
         RequestRejected, RetryableDestinationError.
         """
-        suppressed = self._suppressed or {}
+        suppressed = self.suppressed
         verdicts: dict[str, list[str]] = {}
         send_idx = []
         for i, contact in enumerate(contacts):

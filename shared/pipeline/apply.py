@@ -182,6 +182,8 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
         prepare = getattr(destination, "prepare", None)
         if prepare is not None:
             await with_retries(prepare, retry_policy(runtime))
+        if hasattr(destination, "suppressed"):
+            destination.suppressed = runtime.store.read_json_or_none(plan.paths.suppressed) or {}
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         for kind in KINDS:
             if kind == "removals" and not removals:

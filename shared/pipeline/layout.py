@@ -75,6 +75,11 @@ class RunPaths:
         return f"{self.root}/snapshot/p{partition:03d}.tsv"
 
     @property
+    def suppressed(self) -> str:
+        """Addresses the vendor suppresses, read once in pre-flight for every activity of the run."""
+        return f"{self.root}/suppressed.json"
+
+    @property
     def report(self) -> str:
         return f"{self.root}/report.json"
 

@@ -18,6 +18,11 @@ async def check_destination(runtime: Runtime, root: str) -> None:
     try:
         async with open_destination(runtime, plan) as destination:
             await with_retries(destination.preflight, retry_policy(runtime))
+            # Read once per run, not once per activity: on a large account this is many requests.
+            loader = getattr(destination, "load_suppressed", None)
+            if loader is not None:
+                suppressed = await with_retries(loader, retry_policy(runtime))
+                runtime.store.write_json(plan.paths.suppressed, suppressed)
     except CredentialRefused as exc:
         raise CredentialRefused(
             f"the credential of connection {connection.display_name!r} was refused by "

@@ -66,6 +66,7 @@ def adapter(
 
 
 async def upsert_and_wait(dest: SendGridDestination, contacts: list[Contact]) -> dict[str, tuple[RowOutcome, str]]:
+    dest.suppressed = await dest.load_suppressed()
     encoded = [dest.encode_contact(c) for c in contacts]
     batch = await dest.upsert(contacts, encoded)
     results = batch.results

@@ -20,11 +20,18 @@ class VendorCase:
     refused: Contact  # the vendor refuses this one for a stated reason (→ rejected)
     refused_reason: str  # a fragment of the reason the adapter must pass on
     has_lists: bool = True  # Omnisend has tags instead: an unknown tag is not an error
+    fields: tuple[tuple[str, str], ...] = ()  # custom fields (name, type) the case needs in the vendor
 
 
 CASES: dict[str, VendorCase] = {
     "sendgrid": VendorCase(
         ("first_name", "last_name"), Contact("long@example.com", {"first_name": "N" * 60}), "50 characters"
+    ),
+    "brevo": VendorCase(
+        ("first_name", "last_name", "loyalty_points"),
+        Contact("points@example.com", {"first_name": "P", "loyalty_points": "lots"}),
+        "expects a number",
+        fields=(("loyalty_points", "float"),),
     ),
     "mailchimp": VendorCase(
         ("first_name", "last_name"), Contact("someone@example.test", {"first_name": "Fake"}), "looks fake"
@@ -43,6 +50,8 @@ def adapter(
     policy: RemovalPolicy = RemovalPolicy.REMOVE_FROM_LIST,
 ) -> Destination:
     cls = destination_class(vendor)
+    for name, kind in CASES[vendor].fields:
+        sim.create_field(name, kind)  # type: ignore[call-arg]
     return cls(
         client=client,
         credential=Credential(SecretStr(key or sim.api_key), kind=kind),
@@ -56,6 +65,9 @@ async def upsert_all(dest: Destination, contacts: list[Contact]) -> dict[str, tu
     prepare = getattr(dest, "prepare", None)
     if prepare is not None:
         await prepare()
+    loader = getattr(dest, "load_suppressed", None)
+    if loader is not None:
+        dest.suppressed = await loader()  # type: ignore[attr-defined]
     batch = await dest.upsert(contacts, [dest.encode_contact(c) for c in contacts])
     results = batch.results
     if batch.job is not None:
