@@ -7,6 +7,7 @@ operations a spec does not cover are returned, so a test can say exactly which o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,11 @@ class SpecValidator:
                 headers=recorded.headers,
             )
             try:
-                api.validate_request(request)
+                with warnings.catch_warnings():
+                    # Omnisend's batches spec also offers OAuth client credentials, which openapi-core
+                    # cannot check; the API-key alternative is still validated.
+                    warnings.filterwarnings("ignore", "Unsupported scheme type", UserWarning)
+                    api.validate_request(request)
             except (PathNotFound, PathsNotFound, ServerNotFound):
                 continue
             except InvalidRequestBody as exc:

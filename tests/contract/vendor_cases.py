@@ -33,6 +33,12 @@ CASES: dict[str, VendorCase] = {
         "expects a number",
         fields=(("loyalty_points", "float"),),
     ),
+    "omnisend": VendorCase(
+        ("first_name", "last_name"),
+        Contact("someone@example.test", {"first_name": "Fake"}),
+        "valid email",
+        has_lists=False,
+    ),
     "mailchimp": VendorCase(
         ("first_name", "last_name"), Contact("someone@example.test", {"first_name": "Fake"}), "looks fake"
     ),
