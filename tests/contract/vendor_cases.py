@@ -39,6 +39,11 @@ CASES: dict[str, VendorCase] = {
         "valid email",
         has_lists=False,
     ),
+    "campaign_monitor": VendorCase(
+        ("first_name", "last_name"),
+        Contact("someone@example.test", {"first_name": "Fake"}),
+        "Invalid Email Address",
+    ),
     "mailchimp": VendorCase(
         ("first_name", "last_name"), Contact("someone@example.test", {"first_name": "Fake"}), "looks fake"
     ),

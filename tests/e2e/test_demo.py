@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("vendor", ["sendgrid"])
+@pytest.mark.parametrize("vendor", ["sendgrid", "mailchimp", "brevo", "omnisend", "campaign_monitor"])
 def test_demo_runs_end_to_end_and_checks_the_vendor_list(vendor: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "devtools.cli", "demo", "--vendor", vendor, "--profiles", "3000"],
