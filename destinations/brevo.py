@@ -38,6 +38,7 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    compact_json,
 )
 from destinations.http import raise_for_status, reset_header, send
 from shared.errors import FieldsMissing, TargetNotFound
@@ -192,7 +193,7 @@ class BrevoDestination:
         item: dict[str, Any] = {"email": contact.email}
         if attributes:
             item["attributes"] = attributes
-        return orjson.dumps(item)
+        return compact_json(item)
 
     def _refusal(self, contact: Contact) -> str | None:
         """Brevo silently drops a value of the wrong type; refusing it here says why."""

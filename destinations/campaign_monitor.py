@@ -40,6 +40,7 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    compact_json,
 )
 from destinations.http import raise_for_status, reset_header, send
 from shared.errors import FieldsMissing, TargetNotFound
@@ -157,7 +158,7 @@ class CampaignMonitorDestination:
         custom = [{"Key": field_key(k), "Value": v} for k, v in attributes.items() if v and k not in NAME_PARTS]
         if custom:
             subscriber["CustomFields"] = custom
-        return orjson.dumps(subscriber)
+        return compact_json(subscriber)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""

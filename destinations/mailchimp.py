@@ -37,6 +37,7 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    compact_json,
 )
 from destinations.http import raise_for_status, send
 from shared.errors import CredentialRefused, FieldsMissing
@@ -195,7 +196,7 @@ class MailchimpDestination:
         member: dict[str, Any] = {"email_address": contact.email, "status_if_new": self.target.new_contact_status}
         if merge:
             member["merge_fields"] = merge
-        return orjson.dumps(member)
+        return compact_json(member)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""

@@ -39,6 +39,7 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    compact_json,
 )
 from destinations.http import raise_for_status, retry_after_header, send
 
@@ -195,7 +196,7 @@ class OmnisendDestination:
                 custom[name] = value
         if custom:
             item["customProperties"] = custom
-        return orjson.dumps(item)
+        return compact_json(item)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, RequestRejected, RetryableDestinationError."""

@@ -38,6 +38,7 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    compact_json,
 )
 from destinations.http import raise_for_status, reset_header, send
 from shared.errors import FieldsMissing, RequestRejected
@@ -231,7 +232,7 @@ class SendGridDestination:
                 custom[field_id] = value
         if custom:
             item["custom_fields"] = custom
-        return orjson.dumps(item)
+        return compact_json(item)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Submit an import job for the batch; contacts on a suppression list are not sent.

@@ -42,7 +42,11 @@ class PollResult(BaseModel):
 @dataclass(slots=True)
 class Row:
     contact: Contact
-    fields: list[str]  # the diff record, for finish
+    record: str  # the diff record, split again only by finish (keeps a partition's rows small)
+
+    @property
+    def fields(self) -> list[str]:
+        return self.record.split(SEP)
 
 
 def read_rows(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Row]:
@@ -50,16 +54,19 @@ def read_rows(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[R
     data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
     attributes = plan.export.attributes()
     rows: list[Row] = []
-    for record in data.decode().splitlines():
-        fields = record.split(SEP)
+    append = rows.append
+    for record in data.decode().split("\n"):
+        if not record:
+            continue
         if kind == "upserts":
             # email, old hash, new hash, vendor id, part, line, values...
-            values = fields[6:]
+            email, _old, _new, vendor_id, _part, _line, *values = record.split(SEP)
             attrs = {name: value for name, value in zip(attributes, values, strict=False) if value}
-            rows.append(Row(Contact(fields[0], attrs, fields[3] or None), fields))
         else:
             # email, hash, flags, vendor id
-            rows.append(Row(Contact(fields[0], {}, fields[3] or None), fields))
+            email, _digest, _flags, vendor_id = record.split(SEP)
+            attrs = {}
+        append(Row(Contact(email, attrs, vendor_id or None), record))
     return rows
 
 

@@ -70,13 +70,14 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
 
     # First occurrence wins: pieces are named by part index and parts are in segment order.
     current: dict[str, tuple[int, str]] = {}
+    duplicates = 0
     for name in store.list_names(paths.stage_prefix(partition)):
         part_index = int(name.rsplit("/s", 1)[1].removesuffix(".tsv"))
         part = plan.parts[part_index]
         for record in store.read_bytes(name).decode().splitlines():
             email, rest = record.split(SEP, 1)
             if email in current:
-                result.duplicate += 1
+                duplicates += 1
                 first_part, first_rest = current[email]
                 first = plan.parts[first_part]
                 rejected.add(
@@ -90,11 +91,13 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
                 continue
             current[email] = (part_index, rest)
 
+    result.duplicate = duplicates
     old = read_snapshot(runtime, plan, partition)
     result.list_size = sum(1 for _, flags, _ in old.values() if SUPPRESSED_FLAG not in flags)
     full = plan.full_resync
     upserts: list[str] = []
     carry: list[str] = []
+    suppressed_known = unchanged = to_update = to_add = 0
     for email, (part_index, rest) in current.items():
         line, _, values = rest.partition(SEP)
         digest = attribute_hash(values)
@@ -102,7 +105,7 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
         if previous is not None:
             old_digest, flags, vendor_id = previous
             if SUPPRESSED_FLAG in flags:  # even a full resync never pushes a suppressed contact again
-                result.suppressed_known += 1
+                suppressed_known += 1
                 carry.append(SEP.join((email, old_digest, flags, vendor_id)))
                 part = plan.parts[part_index]
                 rejected.add(
@@ -116,15 +119,17 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
                 )
                 continue
             if old_digest == digest and not full:
-                result.unchanged += 1
+                unchanged += 1
                 carry.append(SEP.join((email, old_digest, flags, vendor_id)))
                 continue
-            result.to_update += 1
+            to_update += 1
             upserts.append(SEP.join((email, old_digest, digest, vendor_id, str(part_index), rest)))
         else:
-            result.to_add += 1
+            to_add += 1
             upserts.append(SEP.join((email, "", digest, "", str(part_index), rest)))
     result.profiles = len(current)
+    result.suppressed_known, result.unchanged = suppressed_known, unchanged
+    result.to_update, result.to_add = to_update, to_add
 
     removals: list[str] = []
     for email, (digest, flags, vendor_id) in old.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from zlib import crc32
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -15,7 +16,7 @@ from typing import BinaryIO
 from pydantic import BaseModel
 
 from shared.models import Outcome
-from shared.pipeline.layout import SEP, partition_of
+from shared.pipeline.layout import SEP
 from shared.pipeline.normalise import email_problem, normalise_phone
 from shared.pipeline.plan import PartRef, load_plan
 from shared.pipeline.rejected import RejectedWriter
@@ -52,6 +53,13 @@ def open_part(segments: BlobStore, part: PartRef) -> Iterator[BinaryIO]:
         os.unlink(path)
 
 
+def _clean(record: str, values: tuple[str, ...], email: str, line: int) -> str:
+    """The record again with line breaks and unit separators inside values replaced by spaces, so a
+    value can never split a record (quoted CSV fields may hold both)."""
+    cleaned = (" ".join(v.split()) if v else v for v in values[1:])
+    return SEP.join((email, str(line), *(v.replace(SEP, " ") for v in cleaned)))
+
+
 def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
     """Stage part ``index`` of the run at ``root``. Idempotent: a rerun rewrites the same blobs.
 
@@ -64,6 +72,8 @@ def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
     phone_at = attributes.index("phone") + 1 if "phone" in attributes else 0
     partitions = plan.partitions
 
+    mask = partitions - 1
+    separators = len(attributes) + 1
     writers: dict[int, BlockWriter] = {}
     buffers: list[list[str]] = [[] for _ in range(partitions)]
     rejected = RejectedWriter(runtime.store, paths.rejected_piece(f"stage-s{index:05d}"))
@@ -73,7 +83,7 @@ def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
         writer = writers.get(k)
         if writer is None:
             writer = writers[k] = runtime.store.block_writer(paths.stage_piece(k, index), threshold=2 * 1024 * 1024)
-        writer.write("".join(buffers[k]).encode())
+        writer.write(("\n".join(buffers[k]) + "\n").encode())
         buffers[k].clear()
 
     with open_part(runtime.segments, part) as stream:
@@ -94,9 +104,12 @@ def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
                 invalid += 1
                 rejected.add(part.segment, part.blob, line, values[0], Outcome.INVALID.value, problem)
                 continue
-            k = partition_of(email, partitions)
+            k = crc32(email.encode()) & mask  # = partition_of(email, partitions), inlined: hot path
             bucket = buffers[k]
-            bucket.append(email + SEP + str(line) + "".join(SEP + v.strip() for v in values[1:]) + "\n")
+            record = SEP.join((email, str(line), *map(str.strip, values[1:])))
+            if "\n" in record or "\r" in record or record.count(SEP) != separators:
+                record = _clean(record, values, email, line)
+            bucket.append(record)
             if len(bucket) >= FLUSH_LINES:
                 flush(k)
     for k in range(partitions):
