@@ -25,7 +25,6 @@ from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.settings import Settings
 
-
 # Downloads come in 4 MB pieces (the SDK's first GET is 32 MB by default): a worker streaming a segment
 # holds one piece, not a third of a large file.
 TRANSFER_SIZES = {"max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}

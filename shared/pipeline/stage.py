@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from zlib import crc32
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
+from zlib import crc32
 
 from pydantic import BaseModel
 
