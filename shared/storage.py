@@ -27,19 +27,24 @@ from shared.settings import Settings
 
 # Downloads come in 4 MB pieces (the SDK's first GET is 32 MB by default): a worker streaming a segment
 # holds one piece, not a third of a large file.
-TRANSFER_SIZES = {"max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}
+PIECE = 4 * 1024 * 1024
 
 
 def service_client(settings: Settings) -> BlobServiceClient:
     """A client from a connection string (Azurite) or the account URL with managed identity."""
     if settings.storage_connection_string is not None:
         return BlobServiceClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value(), **TRANSFER_SIZES
+            settings.storage_connection_string.get_secret_value(), max_single_get_size=PIECE, max_chunk_get_size=PIECE
         )
     from azure.identity import DefaultAzureCredential  # only in Azure: keeps local start-up light
 
     assert settings.storage_account_url is not None
-    return BlobServiceClient(settings.storage_account_url, credential=DefaultAzureCredential(), **TRANSFER_SIZES)
+    return BlobServiceClient(
+        settings.storage_account_url,
+        credential=DefaultAzureCredential(),
+        max_single_get_size=PIECE,
+        max_chunk_get_size=PIECE,
+    )
 
 
 class _ChunkStream(io.RawIOBase):
