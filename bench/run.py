@@ -187,7 +187,13 @@ def run_vendor(vendor: str, connection_string: str, profiles: int, scale: float,
         env.simulator.reset_log()
         write_segment(env, profiles, parts=parts, changed_every=100)
         incremental_seconds, incremental = asyncio.run(export_once(env))
-    measured_unscaled = full_seconds / scale
+        incremental_floor = floor_for(vendor, incremental["outcomes"]["upserted"], bucket_counts(env))
+    # Real-world projection: the time beyond the vendor floor is our own work (CPU, storage), which the
+    # time scale does not shrink; the floor itself is what the vendor would take at its real limits.
+    overhead = max(0.0, full_seconds - floor.seconds * scale)
+    projected_full = overhead + floor.seconds
+    incremental_overhead = max(0.0, incremental_seconds - incremental_floor.seconds * scale)
+    projected_incremental = incremental_overhead + incremental_floor.seconds
     return {
         "vendor": vendor,
         "profiles": profiles,
@@ -196,7 +202,8 @@ def run_vendor(vendor: str, connection_string: str, profiles: int, scale: float,
         "floor_seconds": round(floor.seconds * scale, 2),
         "ratio": round(full_seconds / (floor.seconds * scale), 2),
         "floor_why": floor.why,
-        "projected_real_minutes": round(measured_unscaled / 60, 1),
+        "overhead_seconds": round(overhead, 2),
+        "projected_real_minutes": round(projected_full / 60, 1),
         "floor_real_minutes": round(floor.seconds / 60, 1),
         "documented": DOCUMENTED[vendor],
         "requests": counts,
@@ -204,6 +211,7 @@ def run_vendor(vendor: str, connection_string: str, profiles: int, scale: float,
         "upserted": full["outcomes"]["upserted"],
         "incremental_seconds": round(incremental_seconds, 2),
         "incremental_share": round(incremental_seconds / full_seconds, 3),
+        "projected_incremental_share": round(projected_incremental / projected_full, 3),
         "incremental_upserted": incremental["outcomes"]["upserted"],
     }
 
@@ -246,16 +254,15 @@ def client_side(connection_string: str, profiles: int, parts: int) -> dict[str, 
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"Benchmark of {results['date']} on {results['machine']}; vendor time × {results['time_scale']}.", ""]
     lines += [
-        "| vendor | profiles | measured (scaled) | floor (scaled) | ratio | projected 1M real time | floor real | "
-        "documented by the replaced export | 1% refresh / full |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| vendor | profiles | measured (scaled) | floor (scaled) | ratio | our overhead | projected real time | "
+        "floor real | documented by the replaced export | 1% refresh / full (measured; projected real) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in results["vendors"]:
-        projected = v["projected_real_minutes"] * (1_000_000 / v["profiles"])
         lines.append(
             f"| {v['vendor']} | {v['profiles']:,} | {v['full_seconds']} s | {v['floor_seconds']} s | {v['ratio']} | "
-            f"{projected:.1f} min | {v['floor_real_minutes'] * (1_000_000 / v['profiles']):.1f} min | "
-            f"{v['documented']} | {v['incremental_share']:.1%} |"
+            f"{v['overhead_seconds']} s | {v['projected_real_minutes']:.1f} min | {v['floor_real_minutes']:.1f} min | "
+            f"{v['documented']} | {v['incremental_share']:.1%}; {v['projected_incremental_share']:.1%} |"
         )
     lines += [
         "",
