@@ -65,6 +65,8 @@ class BrevoSimulator(BaseSimulator):
         self.attributes: dict[str, str] = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
         self.processes: dict[int, Process] = {}
         self._ids = itertools.count(1)
+        self._member_order: dict[int, tuple[int, list[str], int]] = {}
+        self._changes = 0  # bumped by every write that can change list membership
 
     # ---- auth and refusals -----------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class BrevoSimulator(BaseSimulator):
             list_id = self._list_id(request)
             if list_id is None:
                 return _error(404, "document_not_found", "List ID not found")
-            emails = sorted(self.lists[list_id])
+            emails = self._sorted_members(list_id)
             page = [
                 {
                     "email": e,
@@ -138,6 +140,15 @@ class BrevoSimulator(BaseSimulator):
                 for e in emails[offset : offset + limit]
             ]
         return _json({"contacts": page, "count": len(emails)})
+
+    def _sorted_members(self, list_id: int) -> list[str]:
+        """Members in a stable order for paging; re-sorted only when the list changed (1M members)."""
+        members = self.lists[list_id]
+        cached = self._member_order.get(list_id)
+        if cached is None or cached[0] != len(members) or cached[2] != self._changes:
+            cached = (len(members), sorted(members), self._changes)
+            self._member_order[list_id] = cached
+        return cached[1]
 
     async def _import(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -180,6 +191,7 @@ class BrevoSimulator(BaseSimulator):
                     contact["listIds"].add(list_id)
                     self.lists[list_id].add(email)
             process.status = "completed"
+            self._changes += 1
 
     async def _process(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -206,6 +218,7 @@ class BrevoSimulator(BaseSimulator):
                 return _error(404, "document_not_found", "List ID not found")
             members = self.lists[list_id]
             success = [e for e in emails if e in members]
+            self._changes += 1
             for email in success:
                 members.discard(email)
                 self.contacts[email]["listIds"].discard(list_id)
@@ -227,6 +240,7 @@ class BrevoSimulator(BaseSimulator):
     async def _delete_contact(self, request: web.Request) -> web.Response:
         email = unquote(request.match_info["identifier"]).lower()
         with self.lock:
+            self._changes += 1
             contact = self.contacts.pop(email, None)
             if contact is None:
                 return _error(404, "document_not_found", "Contact does not exist")

@@ -26,6 +26,7 @@ from shared.runtime import Runtime
 
 CHECKPOINT_EVERY_SECONDS = 2.0
 KINDS = ("upserts", "removals")
+SUBMITTED = "_submitted"  # when a job was submitted: the newest one is polled first
 
 
 class ApplyResult(BaseModel):
@@ -167,7 +168,7 @@ async def _run_batch(
         checkpoint.done(kind)[key] = whole_batch(RowOutcome.REJECTED, str(exc), len(contacts))
     else:
         if result.job is not None:
-            checkpoint.jobs(kind)[key] = result.job
+            checkpoint.jobs(kind)[key] = {**result.job, SUBMITTED: time.time()}
         else:
             checkpoint.done(kind)[key] = summarise(result.results, contacts, expected)
     checkpoint.save()
@@ -223,15 +224,55 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
     return result
 
 
+async def _newest_job_running(runtime: Runtime, plan: Plan, destination: Destination) -> tuple[int, float | None]:
+    """(pending jobs, retry hint) when the most recently submitted job is still running, else (0, None).
+
+    Vendors work through an account's jobs in order: while the newest one runs, polling the others
+    would spend requests from the same (sometimes hourly) budget to learn nothing that changes the
+    run. One request per poll round, then one per job once they are done."""
+    newest: tuple[float, int, str, str] | None = None
+    pending = 0
+    for partition in range(plan.partitions):
+        checkpoint = Checkpoint(runtime, plan, partition)
+        for kind in KINDS:
+            for key, job in checkpoint.jobs(kind).items():
+                pending += 1
+                stamp = float(job.get(SUBMITTED, 0.0))
+                if newest is None or stamp > newest[0]:
+                    newest = (stamp, partition, kind, key)
+    if newest is None:
+        return 0, None
+    _, partition, kind, key = newest
+    checkpoint = Checkpoint(runtime, plan, partition)
+    start, end = (checkpoint.batches(kind) or [])[int(key)]
+    contacts = [row.contact for row in read_rows(runtime, plan, partition, kind)][start:end]
+    try:
+        status = await with_retries(
+            functools.partial(destination.poll, checkpoint.jobs(kind)[key], contacts), retry_policy(runtime)
+        )
+    except RetryableDestinationError as exc:
+        return pending, exc.retry_after
+    if status.done:
+        expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
+        checkpoint.done(kind)[key] = summarise(status.results, contacts, expected)
+        del checkpoint.jobs(kind)[key]
+        checkpoint.save(force=True)
+        return 0, None
+    return pending, status.retry_after
+
+
 async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
-    """Poll the submitted jobs of every partition, oldest first, stopping per partition at the first
-    job still running (vendors finish jobs in order, so this spends one request per job, not per
-    poll round). Jobs that are done move into the checkpoint's finished batches."""
+    """Poll the submitted jobs: first the newest (see ``_newest_job_running``); once it is done, every
+    partition's jobs oldest first, stopping per partition at the first one still running. Jobs that
+    are done move into the checkpoint's finished batches."""
     import asyncio
 
     plan = load_plan(runtime, root)
     outcome = PollResult()
     async with open_destination(runtime, plan, share=1.0) as destination:
+        pending, hint = await _newest_job_running(runtime, plan, destination)
+        if pending:
+            return PollResult(pending_jobs=pending, retry_after=hint)
 
         async def poll_partition(partition: int) -> None:
             checkpoint = Checkpoint(runtime, plan, partition)
@@ -242,7 +283,7 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                 contacts = [row.contact for row in read_rows(runtime, plan, partition, kind)]
                 batches = checkpoint.batches(kind) or []
                 expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
-                for key in sorted(jobs, key=int):
+                for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
                     start, end = batches[int(key)]
                     try:
                         status = await with_retries(
