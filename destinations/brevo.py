@@ -40,7 +40,7 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import raise_for_status, reset_header, send
+from destinations.http import VendorHttp, reset_header
 from shared.errors import FieldsMissing, TargetNotFound
 
 BASE_URL = "https://api.brevo.com"
@@ -97,6 +97,15 @@ class BrevoDestination:
         self.target = target
         self.base_url = (base_url or BASE_URL).rstrip("/")
         self._headers = {"api-key": credential.secret.get_secret_value(), "Content-Type": "application/json"}
+        self.http = VendorHttp(
+            client,
+            base_url=self.base_url,
+            headers=self._headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=f"list {target.list_id!r}",
+            retry_after=RETRY_AFTER,
+        )
         self._attributes = {a: attribute_name(a) for a in target.mapped_attributes}
         self._types: dict[str, str] | None = None
         # Blocklisted members of the list (email → reason): read once per run through ``load_suppressed``.
@@ -113,25 +122,6 @@ class BrevoDestination:
     def rate_bucket(self, method: str, path: str) -> str:
         return "contacts" if path.startswith("/v3/contacts") else "other"
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await send(
-            self.client,
-            method,
-            self.base_url + path,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-            **kwargs,
-        )
-        raise_for_status(
-            response,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"list {self.target.list_id!r}",
-            retry_after=RETRY_AFTER,
-        )
-        return response
-
     def _require_list(self) -> int:
         if self._list_id is None:
             raise TargetNotFound(
@@ -145,12 +135,12 @@ class BrevoDestination:
     async def preflight(self) -> None:
         """The list check doubles as the key check (it sits in the 10/s bucket; ``/v3/account`` is in
         the 100/hour one). Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
-        await self._call("GET", LIST.format(list_id=self._require_list()))
+        await self.http.call("GET", LIST.format(list_id=self._require_list()))
         await self._load_types()
 
     async def _load_types(self) -> dict[str, str]:
         if self._types is None:
-            body = (await self._call("GET", ATTRIBUTES)).json()
+            body = (await self.http.call("GET", ATTRIBUTES)).json()
             known = {str(a.get("name", "")).upper(): str(a.get("type", "text")) for a in body.get("attributes", [])}
             missing = sorted({name for name in self._attributes.values() if name not in known})
             if missing:
@@ -176,7 +166,7 @@ class BrevoDestination:
         offset = 0
         path = LIST_MEMBERS.format(list_id=self._require_list())
         while True:
-            page = (await self._call("GET", path, params={"limit": MEMBERS_PAGE, "offset": offset})).json()
+            page = (await self.http.call("GET", path, params={"limit": MEMBERS_PAGE, "offset": offset})).json()
             contacts = page.get("contacts", [])
             for contact in contacts:
                 if contact.get("emailBlacklisted"):
@@ -225,26 +215,13 @@ class BrevoDestination:
             return BatchResult(
                 results=[RowResult(c.email, RowOutcome(verdicts[c.email][0]), verdicts[c.email][1]) for c in contacts]
             )
-        response = await self._call("POST", IMPORT, content=self._envelope_head + b",".join(chosen) + b"]}")
+        response = await self.http.call("POST", IMPORT, content=self._envelope_head + b",".join(chosen) + b"]}")
         return BatchResult(job={"process_id": response.json()["processId"], "verdicts": verdicts})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
-        response = await send(
-            self.client,
-            "GET",
-            self.base_url + PROCESS.format(process_id=job["process_id"]),
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-        )
-        raise_for_status(
-            response,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"import process {job['process_id']}",
-            retry_after=RETRY_AFTER,
-        )
+        response = await self.http.send("GET", PROCESS.format(process_id=job["process_id"]))
+        self.http.check(response, f"import process {job['process_id']}")
         body = response.json()
         status = str(body.get("status", ""))
         if status in ("queued", "in_process", "processing"):
@@ -273,54 +250,27 @@ class BrevoDestination:
         policy = self.target.removal_policy
         if policy is RemovalPolicy.REMOVE_FROM_LIST:
             path = LIST_REMOVE.format(list_id=self._require_list())
-            response = await send(
-                self.client,
+            response = await self.http.send(
                 "POST",
-                self.base_url + path,
-                vendor=self.vendor,
-                display_name=self.display_name,
-                headers=self._headers,
+                path,
                 content=orjson.dumps({"emails": [c.email for c in contacts]}),
             )
             if response.status_code != 400:  # 400: none of them was in the list — already the wanted state
-                raise_for_status(
-                    response,
-                    vendor=self.vendor,
-                    display_name=self.display_name,
-                    target=f"list {self.target.list_id!r}",
-                    retry_after=RETRY_AFTER,
-                )
+                self.http.check(response, f"list {self.target.list_id!r}")
         else:
 
             async def one(contact: Contact) -> None:
                 path = CONTACT.format(identifier=quote(contact.email, safe="@"))
                 if policy is RemovalPolicy.DELETE:
-                    response = await send(
-                        self.client,
-                        "DELETE",
-                        self.base_url + path,
-                        vendor=self.vendor,
-                        display_name=self.display_name,
-                        headers=self._headers,
-                    )
+                    response = await self.http.send("DELETE", path)
                 else:
-                    response = await send(
-                        self.client,
+                    response = await self.http.send(
                         "PUT",
-                        self.base_url + path,
-                        vendor=self.vendor,
-                        display_name=self.display_name,
-                        headers=self._headers,
+                        path,
                         content=orjson.dumps({"emailBlacklisted": True}),
                     )
                 if response.status_code != 404:
-                    raise_for_status(
-                        response,
-                        vendor=self.vendor,
-                        display_name=self.display_name,
-                        target=f"contact {contact.email}",
-                        retry_after=RETRY_AFTER,
-                    )
+                    self.http.check(response, f"contact {contact.email}")
 
             await asyncio.gather(*(one(c) for c in contacts))
         return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])

@@ -42,7 +42,7 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import raise_for_status, reset_header, send
+from destinations.http import VendorHttp, reset_header
 from shared.errors import FieldsMissing, TargetNotFound
 
 BASE_URL = "https://api.createsend.com"
@@ -102,6 +102,15 @@ class CampaignMonitorDestination:
         else:
             authorization = "Basic " + base64.b64encode(f"{secret}:x".encode()).decode()
         self._headers = {"Authorization": authorization, "Content-Type": "application/json"}
+        self.http = VendorHttp(
+            client,
+            base_url=self.base_url,
+            headers=self._headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=f"list {target.list_id!r}",
+            retry_after=RETRY_AFTER,
+        )
         self._custom = [a for a in target.mapped_attributes if a not in NAME_PARTS]
         self._envelope_head = (
             b'{"Resubscribe":false,"QueueSubscriptionBasedAutoResponders":false,'
@@ -118,20 +127,10 @@ class CampaignMonitorDestination:
                 vendor=self.vendor,
                 status=400,
             )
-        raise_for_status(
-            response, vendor=self.vendor, display_name=self.display_name, target=what, retry_after=RETRY_AFTER
-        )
+        self.http.check(response, what)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await send(
-            self.client,
-            method,
-            self.base_url + path,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-            **kwargs,
-        )
+        response = await self.http.send(method, path, **kwargs)
         self._check(response, f"list {self.target.list_id!r}")
         return response
 
@@ -176,13 +175,9 @@ class CampaignMonitorDestination:
                 chosen.append(body)
         if chosen:
             path = IMPORT.format(list_id=self.target.list_id)
-            response = await send(
-                self.client,
+            response = await self.http.send(
                 "POST",
-                self.base_url + path,
-                vendor=self.vendor,
-                display_name=self.display_name,
-                headers=self._headers,
+                path,
                 content=self._envelope_head + b",".join(chosen) + b"]}",
             )
             if not (response.status_code == 400 and _code(response) == 210):
@@ -213,23 +208,15 @@ class CampaignMonitorDestination:
 
         async def one(contact: Contact) -> RowResult:
             if unsubscribe:
-                response = await send(
-                    self.client,
+                response = await self.http.send(
                     "POST",
-                    self.base_url + UNSUBSCRIBE.format(list_id=self.target.list_id),
-                    vendor=self.vendor,
-                    display_name=self.display_name,
-                    headers=self._headers,
+                    UNSUBSCRIBE.format(list_id=self.target.list_id),
                     content=orjson.dumps({"EmailAddress": contact.email}),
                 )
             else:
-                response = await send(
-                    self.client,
+                response = await self.http.send(
                     "DELETE",
-                    self.base_url + SUBSCRIBER.format(list_id=self.target.list_id),
-                    vendor=self.vendor,
-                    display_name=self.display_name,
-                    headers=self._headers,
+                    SUBSCRIBER.format(list_id=self.target.list_id),
                     params={"email": contact.email},
                 )
             if response.status_code == 400 and _code(response) == 203:  # "Subscriber not in list"

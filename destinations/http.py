@@ -114,3 +114,50 @@ async def send(
         raise VendorUnavailable(
             f"the connection to {display_name} failed ({type(exc).__name__})", vendor=vendor
         ) from exc
+
+
+class VendorHttp:
+    """One vendor account over HTTP: the base URL, the credential's headers (applied here and nowhere
+    else), and the vendor's way of saying when to retry. Adapters speak to their vendor through it."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        vendor: str,
+        display_name: str,
+        target: str,
+        retry_after: RetryAfterParser = retry_after_header,
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.vendor = vendor
+        self.display_name = display_name
+        self.target = target
+        self.retry_after = retry_after
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The raw answer (for callers that treat some statuses as success). ``path`` may be a full URL."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        return await send(
+            self.client, method, url, vendor=self.vendor, display_name=self.display_name, headers=self.headers, **kwargs
+        )
+
+    def check(self, response: httpx.Response, target: str | None = None) -> None:
+        """Raises as ``raise_for_status``, naming ``target`` (default: the export's list)."""
+        raise_for_status(
+            response,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=target or self.target,
+            retry_after=self.retry_after,
+        )
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send and raise on any non-success (see ``raise_for_status``)."""
+        response = await self.send(method, path, **kwargs)
+        self.check(response)
+        return response

@@ -39,7 +39,7 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import raise_for_status, send
+from destinations.http import VendorHttp
 from shared.errors import CredentialRefused, FieldsMissing
 
 METADATA_URL = "https://login.mailchimp.com/oauth2/metadata"
@@ -122,6 +122,15 @@ class MailchimpDestination:
         self._tags = merge_tags_for(target.mapped_attributes)
         self._list_path = f"{API}/lists/{target.list_id}"
         self._envelope_head = b'{"update_existing":true,"members":['
+        # Requests go to absolute URLs: the data centre may only be known after the OAuth metadata call.
+        self.http = VendorHttp(
+            client,
+            base_url="",
+            headers=self._headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=f"audience {target.list_id!r}",
+        )
 
     # ---- plumbing ------------------------------------------------------------------------------
 
@@ -138,26 +147,18 @@ class MailchimpDestination:
                 vendor=self.vendor,
             )
         url = f"{self._override}/oauth2/metadata" if self._override else METADATA_URL
-        response = await send(
-            self.client, "GET", url, vendor=self.vendor, display_name=self.display_name, headers=self._headers
-        )
-        raise_for_status(response, vendor=self.vendor, display_name=self.display_name, target="the OAuth metadata")
+        response = await self.http.send("GET", url)
+        self.http.check(response, "the OAuth metadata")
         self._base = str(response.json()["api_endpoint"]).rstrip("/")
         return self._base
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await send(
-            self.client,
+        response = await self.http.send(
             method,
             await self._base_url() + path,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
             **kwargs,
         )
-        raise_for_status(
-            response, vendor=self.vendor, display_name=self.display_name, target=f"audience {self.target.list_id!r}"
-        )
+        self.http.check(response)
         return response
 
     # ---- pre-flight ----------------------------------------------------------------------------
@@ -248,28 +249,18 @@ class MailchimpDestination:
         async def one(contact: Contact) -> RowResult:
             member = f"{self._list_path}/members/{subscriber_hash(contact.email)}"
             if policy is RemovalPolicy.DELETE:
-                response = await send(
-                    self.client,
+                response = await self.http.send(
                     "POST",
                     await self._base_url() + member + "/actions/delete-permanent",
-                    vendor=self.vendor,
-                    display_name=self.display_name,
-                    headers=self._headers,
                 )
             else:
-                response = await send(
-                    self.client,
+                response = await self.http.send(
                     "DELETE",
                     await self._base_url() + member,
-                    vendor=self.vendor,
-                    display_name=self.display_name,
-                    headers=self._headers,
                 )
             if response.status_code in (404, 405):
                 return RowResult(contact.email, RowOutcome.REMOVED)  # not (or no longer) in the audience
-            raise_for_status(
-                response, vendor=self.vendor, display_name=self.display_name, target=f"audience {self.target.list_id!r}"
-            )
+            self.http.check(response)
             return RowResult(contact.email, RowOutcome.REMOVED)
 
         # The paced client holds each request to the account's 10 connections.

@@ -41,7 +41,7 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import raise_for_status, retry_after_header, send
+from destinations.http import VendorHttp, retry_after_header
 
 BASE_URL = "https://api.omnisend.com"
 API_VERSION = "2026-03-15"
@@ -123,6 +123,15 @@ class OmnisendDestination:
             "Omnisend-Version": API_VERSION,
             "Content-Type": "application/json",
         }
+        self.http = VendorHttp(
+            client,
+            base_url=self.base_url,
+            headers=self._headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=f"tag {target.list_id!r}",
+            retry_after=retry_after,
+        )
         self.suppressed: dict[str, str] = {}
         self._status_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._envelope_head = b'{"method":"POST","endpoint":"contacts","origin":"api","items":['
@@ -132,31 +141,12 @@ class OmnisendDestination:
             return "tags"
         return "batches" if path.startswith(BATCHES) else "contacts"
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await send(
-            self.client,
-            method,
-            self.base_url + path,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-            **kwargs,
-        )
-        raise_for_status(
-            response,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"tag {self.target.list_id!r}",
-            retry_after=retry_after,
-        )
-        return response
-
     async def preflight(self) -> None:
         """The key works and may write contacts. Omnisend has no lists (the tag is created on first use) and
         accepts any custom property, so there is nothing else to check.
 
         Raises CredentialRefused, RetryableDestinationError."""
-        await self._call("GET", CONTACTS, params={"limit": 1})
+        await self.http.call("GET", CONTACTS, params={"limit": 1})
 
     async def load_suppressed(self) -> dict[str, str]:
         """Every unsubscribed contact of the brand (email → reason), read page by page (250 a page).
@@ -165,7 +155,7 @@ class OmnisendDestination:
         suppressed: dict[str, str] = {}
         params: dict[str, Any] = {"status": "unsubscribed", "limit": CONTACTS_PAGE}
         while True:
-            page = (await self._call("GET", CONTACTS, params=params)).json()
+            page = (await self.http.call("GET", CONTACTS, params=params)).json()
             for contact in page.get("contacts", []):
                 suppressed[email_of(contact)] = "unsubscribed in Omnisend; the status was kept"
             paging = page.get("paging") or {}
@@ -210,12 +200,12 @@ class OmnisendDestination:
             return BatchResult(
                 results=[RowResult(c.email, RowOutcome.SUPPRESSED, verdicts[c.email][1]) for c in contacts]
             )
-        response = await self._call("POST", BATCHES, content=self._envelope_head + b",".join(chosen) + b"]}")
+        response = await self.http.call("POST", BATCHES, content=self._envelope_head + b",".join(chosen) + b"]}")
         return BatchResult(job={"batch_id": response.json()["batchID"], "verdicts": verdicts})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
-        batch = (await self._call("GET", BATCH.format(batch_id=job["batch_id"]))).json()
+        batch = (await self.http.call("GET", BATCH.format(batch_id=job["batch_id"]))).json()
         status = str(batch.get("status", ""))
         if status not in ("finished", "stopped"):
             return JobStatus(done=False)
@@ -246,5 +236,5 @@ class OmnisendDestination:
 
         Raises CredentialRefused, RequestRejected, RetryableDestinationError."""
         body = {"emails": [c.email for c in contacts], "tags": [self.target.list_id]}
-        await self._call("DELETE", TAGS, content=orjson.dumps(body))
+        await self.http.call("DELETE", TAGS, content=orjson.dumps(body))
         return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])

@@ -40,7 +40,7 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import raise_for_status, reset_header, send
+from destinations.http import VendorHttp, reset_header
 from shared.errors import FieldsMissing, RequestRejected
 
 BASE_URL = "https://api.sendgrid.com"
@@ -135,6 +135,15 @@ class SendGridDestination:
             "Authorization": f"Bearer {credential.secret.get_secret_value()}",
             "Content-Type": "application/json",
         }
+        self.http = VendorHttp(
+            client,
+            base_url=self.base_url,
+            headers=self._headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=f"list {target.list_id!r}",
+            retry_after=reset_header("x-ratelimit-reset", epoch=True),
+        )
         self._field_ids: dict[str, str] | None = None
         # Addresses the account suppresses (email → reason): read once per run by the pipeline through
         # ``load_suppressed`` and handed to every activity's adapter.
@@ -147,25 +156,6 @@ class SendGridDestination:
     def rate_bucket(self, method: str, path: str) -> str:
         return rate_bucket_of(path)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await send(
-            self.client,
-            method,
-            self.base_url + path,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-            **kwargs,
-        )
-        raise_for_status(
-            response,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"list {self.target.list_id!r}",
-            retry_after=reset_header("x-ratelimit-reset", epoch=True),
-        )
-        return response
-
     # ---- pre-flight and preparation ------------------------------------------------------------
 
     async def preflight(self) -> None:
@@ -173,8 +163,8 @@ class SendGridDestination:
 
         Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError.
         """
-        await self._call("GET", SCOPES)
-        await self._call("GET", LIST.format(list_id=self.target.list_id))
+        await self.http.call("GET", SCOPES)
+        await self.http.call("GET", LIST.format(list_id=self.target.list_id))
         await self._load_fields()
 
     async def prepare(self) -> None:
@@ -184,7 +174,7 @@ class SendGridDestination:
     async def _load_fields(self) -> None:
         if self._field_ids is not None:
             return
-        body = (await self._call("GET", FIELD_DEFINITIONS)).json()
+        body = (await self.http.call("GET", FIELD_DEFINITIONS)).json()
         known = {f["name"]: f["id"] for f in body.get("custom_fields", [])}
         missing = [name for name in self._custom if name not in known]
         if missing:
@@ -204,7 +194,7 @@ class SendGridDestination:
         for path, reason in SUPPRESSION_LISTS.items():
             offset = 0
             while True:
-                page = (await self._call("GET", path, params={"limit": SUPPRESSION_PAGE, "offset": offset})).json()
+                page = (await self.http.call("GET", path, params={"limit": SUPPRESSION_PAGE, "offset": offset})).json()
                 for entry in page:
                     suppressed.setdefault(str(entry.get("email", "")).lower(), reason)
                 if len(page) < SUPPRESSION_PAGE:
@@ -257,13 +247,9 @@ class SendGridDestination:
             if not send_idx:
                 break
             body = self._envelope_head + b",".join(encoded[i] for i in send_idx) + b"]}"
-            response = await send(
-                self.client,
+            response = await self.http.send(
                 "PUT",
-                self.base_url + CONTACTS,
-                vendor=self.vendor,
-                display_name=self.display_name,
-                headers=self._headers,
+                CONTACTS,
                 content=body,
             )
             if response.status_code == 400:
@@ -274,13 +260,7 @@ class SendGridDestination:
                         verdicts[email] = [RowOutcome.REJECTED.value, message]
                     send_idx = [i for k, i in enumerate(send_idx) if k not in refused]
                     continue
-            raise_for_status(
-                response,
-                vendor=self.vendor,
-                display_name=self.display_name,
-                target=f"list {self.target.list_id!r}",
-                retry_after=reset_header("x-ratelimit-reset", epoch=True),
-            )
+            self.http.check(response, f"list {self.target.list_id!r}")
             return BatchResult(job={"job_id": response.json()["job_id"], "verdicts": verdicts})
         if send_idx:
             raise RequestRejected(
@@ -291,7 +271,7 @@ class SendGridDestination:
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
         verdicts: dict[str, list[str]] = dict(job.get("verdicts", {}))
-        body = (await self._call("GET", IMPORTS.format(job_id=job["job_id"]))).json()
+        body = (await self.http.call("GET", IMPORTS.format(job_id=job["job_id"]))).json()
         status = body.get("status")
         if status == "pending":
             return JobStatus(done=False)
@@ -312,7 +292,7 @@ class SendGridDestination:
             response = await self.client.get(url)
         except httpx.HTTPError:
             return {}
-        raise_for_status(response, vendor=self.vendor, display_name=self.display_name, target="the error file")
+        self.http.check(response, "the error file")
         errors: dict[str, str] = {}
         for row in csv.DictReader(io.StringIO(response.text)):
             email = (row.get("email") or "").strip().lower()
@@ -324,24 +304,10 @@ class SendGridDestination:
 
     async def _contact_ids(self, contacts: Sequence[Contact]) -> dict[str, str]:
         emails = [c.email for c in contacts]
-        response = await send(
-            self.client,
-            "POST",
-            self.base_url + SEARCH_EMAILS,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            headers=self._headers,
-            content=orjson.dumps({"emails": emails}),
-        )
+        response = await self.http.send("POST", SEARCH_EMAILS, content=orjson.dumps({"emails": emails}))
         if response.status_code == 404:
             return {}  # "404 when no contacts are found": nothing to remove
-        raise_for_status(
-            response,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target="the contacts searched",
-            retry_after=reset_header("x-ratelimit-reset", epoch=True),
-        )
+        self.http.check(response, "the contacts searched")
         found = response.json().get("result", {})
         return {email: entry["contact"]["id"] for email, entry in found.items() if "contact" in entry}
 
@@ -352,7 +318,7 @@ class SendGridDestination:
         """
         policy = self.target.removal_policy
         if policy is RemovalPolicy.UNSUBSCRIBE:
-            await self._call(
+            await self.http.call(
                 "POST", GLOBAL_UNSUBSCRIBE, content=orjson.dumps({"recipient_emails": [c.email for c in contacts]})
             )
         elif policy in (RemovalPolicy.REMOVE_FROM_LIST, RemovalPolicy.DELETE):
@@ -360,9 +326,9 @@ class SendGridDestination:
             if ids:
                 joined = ",".join(ids.values())
                 if policy is RemovalPolicy.DELETE:
-                    await self._call("DELETE", CONTACTS, params={"ids": joined})
+                    await self.http.call("DELETE", CONTACTS, params={"ids": joined})
                 else:
-                    await self._call(
+                    await self.http.call(
                         "DELETE", LIST_CONTACTS.format(list_id=self.target.list_id), params={"contact_ids": joined}
                     )
         else:
