@@ -120,3 +120,20 @@ async def test_a_host_that_dies_mid_run_resumes_from_history(env: LocalEnv) -> N
     assert set(env.simulator.members(env.target_id)) == set(sample.expected)
     delivered = put_emails(env)
     assert len(delivered) == len(set(delivered)), "a profile was sent twice"
+
+
+async def test_jobs_are_polled_newest_first_so_polls_stay_near_one_per_job(azurite: str) -> None:
+    settings = {"rows_per_partition": 1000, "first_poll_seconds": 0.02, "max_poll_seconds": 0.05}
+    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.4}, settings=settings) as env:
+        env.add_connection()
+        seed_sample(env.runtime.segments, 4000)
+        env.add_export()
+        _, report = await env.run("weekly")
+        assert report is not None and report.outcomes.failed == 0
+        jobs = [r for r in env.simulator.requests if r.method == "PUT" and r.status == 202]
+        polls = [r for r in env.simulator.requests if "/contacts/imports/" in r.path]
+        assert len(jobs) >= 4
+        # while the newest job runs, one poll per round; then each job once
+        rounds = sum(1 for r in polls if r.path == polls[0].path) - 1
+        assert len(polls) <= len(jobs) + rounds + 1, (len(polls), len(jobs), rounds)
+        assert rounds >= 1  # the jobs outlived a round: polling every partition would have exceeded the bound
