@@ -312,7 +312,13 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--vendors", default=",".join(vendors()))
     parser.add_argument("--smoke", action="store_true", help="small and quick: proves the benchmark still runs")
+    parser.add_argument("--chart-only", action="store_true", help="redraw latest.png and latest.md from latest.json")
     args = parser.parse_args()
+    if args.chart_only:
+        saved = json.loads((RESULTS / "latest.json").read_text())
+        (RESULTS / "latest.md").write_text(markdown(saved))
+        chart(saved, RESULTS / "latest.png")
+        return
     parts = max(1, min(16, args.profiles // 62_500))
     chosen = [v for v in args.vendors.split(",") if v]
     missing = [v for v in chosen if importlib.util.find_spec(f"destinations.{v}") is None]

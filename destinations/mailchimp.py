@@ -11,15 +11,28 @@ Fern TypeScript SDK types, mailchimp.com/developer pages):
 - auth: HTTP Basic with the API key as password, the data centre being the key's ``-usNN`` suffix; or an
   OAuth 2 token (``Authorization: Bearer``) whose data centre comes from the metadata endpoint.
 
-Removal policies: ``remove_from_list`` and ``archive`` archive the member (``DELETE .../members/{hash}``:
-gone from the audience, history kept, can be re-added); ``unsubscribe`` sets ``status: unsubscribed``
-through the batch endpoint (the member stays, marked unsubscribed); ``delete`` deletes the member
-permanently (``POST .../actions/delete-permanent``: Mailchimp then refuses to re-import the address).
+Removal policies (what each does in Mailchimp):
+- ``remove_from_list`` (default) and ``archive``: archive the member (``DELETE .../members/{subscriber_hash}``).
+  Mailchimp's own name for "remove from audience": the member leaves the audience and stops counting
+  towards the plan, its history is kept and the address can be added again later. A member that is not
+  (or no longer) in the audience answers 404/405 and is reported ``removed`` (idempotent).
+- ``unsubscribe``: batch subscribe with ``status: unsubscribed`` (500 per call). The member stays in the
+  audience, marked unsubscribed — a consent change a later export never reverts. Caveat: an address that is
+  not in the audience is *added* as unsubscribed (the batch endpoint has no "update only"); mirror mode only
+  removes contacts it exported earlier, so that is rare.
+- ``delete``: permanent delete (``POST .../members/{subscriber_hash}/actions/delete-permanent``, GDPR
+  erasure). Irreversible, and Mailchimp then refuses to re-import the address through the API.
+
+Address: Mailchimp's ADDRESS is an object (``addr1, addr2, city, state, zip, country``). The product's
+``address`` string becomes ``addr1``; ``city``/``state``/``postal_code``/``country`` fill the other sub-keys
+when ``address`` is mapped (plain merge tags CITY/STATE/ZIP/COUNTRY otherwise). An address missing one of
+``addr1, city, state, zip`` is omitted rather than sent, because Mailchimp would refuse the whole member.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -54,6 +67,11 @@ MERGE_TAGS = {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE"}
 # and plain merge tags of these names otherwise.
 ADDRESS_PARTS = {"city": "city", "state": "state", "postal_code": "zip", "country": "country"}
 PLAIN_PART_TAGS = {"city": "CITY", "state": "STATE", "postal_code": "ZIP", "country": "COUNTRY"}
+# Mailchimp refuses an address-type value that lacks any of these ("Please enter a complete address"; the exact
+# required set is UNCONFIRMED from an official page, vendors.md §1.1). A lone street string is therefore never
+# sent: an incomplete ADDRESS is left out so the member and its other fields still arrive, and the address
+# Mailchimp already holds is kept instead of the whole member being refused.
+ADDRESS_REQUIRED = ("addr1", "city", "state", "zip")
 # Error texts that mean "compliance", never retried (vendors.md §1.4).
 COMPLIANCE_MARKERS = ("compliance state", "unsubscribe", "cleaned", "permanently deleted", "bounce")
 SUPPRESSED_STATUSES = {"unsubscribed", "cleaned"}
@@ -113,7 +131,7 @@ class MailchimpDestination:
         if self._oauth:
             self._headers = {"Authorization": f"Bearer {secret}"}
         else:
-            token = __import__("base64").b64encode(f"anystring:{secret}".encode()).decode()
+            token = base64.b64encode(f"anystring:{secret}".encode()).decode()
             self._headers = {"Authorization": f"Basic {token}"}
         self._headers["Content-Type"] = "application/json"
         self._override = base_url.rstrip("/") if base_url else None
@@ -192,7 +210,7 @@ class MailchimpDestination:
                 address["addr1" if name == "address" else ADDRESS_PARTS[name]] = value
             else:
                 merge[tag] = value
-        if address:
+        if address and all(address.get(key) for key in ADDRESS_REQUIRED):
             merge["ADDRESS"] = address
         member: dict[str, Any] = {"email_address": contact.email, "status_if_new": self.target.new_contact_status}
         if merge:
@@ -226,7 +244,12 @@ class MailchimpDestination:
             message = str(error.get("error") or error.get("field_message") or "refused by Mailchimp")
             compliance = any(marker in message.lower() for marker in COMPLIANCE_MARKERS)
             by_email[email] = RowResult(email, RowOutcome.SUPPRESSED if compliance else RowOutcome.REJECTED, message)
-        return [by_email[c.email] for c in contacts if c.email in by_email]
+        # Every contact gets one verdict; one Mailchimp left out of its answer is retried at the next run.
+        return [
+            by_email.get(c.email.lower())
+            or RowResult(c.email, RowOutcome.FAILED, "Mailchimp did not report this contact in its answer")
+            for c in contacts
+        ]
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Mailchimp's batch subscribe is synchronous: there is never a job to poll."""

@@ -148,8 +148,9 @@ class OmnisendDestination:
         Raises CredentialRefused, RetryableDestinationError."""
         await self.http.call("GET", CONTACTS, params={"limit": 1})
 
-    async def load_suppressed(self) -> dict[str, str]:
+    async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
         """Every unsubscribed contact of the brand (email → reason), read page by page (250 a page).
+        ``since`` is not used: the status filter cannot be combined with an update-time filter.
 
         Raises CredentialRefused, RetryableDestinationError."""
         suppressed: dict[str, str] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -186,15 +187,18 @@ class SendGridDestination:
             )
         self._field_ids = {name: known[name] for name in self._custom}
 
-    async def load_suppressed(self) -> dict[str, str]:
-        """The account's unsubscribes, bounces and spam reports (email → reason).
+    async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
+        """The account's unsubscribes, bounces and spam reports (email → reason); with ``since`` only those
+        created after it (``start_time``): earlier ones are already remembered in the export's snapshot.
 
         Raises CredentialRefused, RetryableDestinationError."""
         suppressed: dict[str, str] = {}
         for path, reason in SUPPRESSION_LISTS.items():
             offset = 0
+            window = {"start_time": int(since.timestamp())} if since is not None else {}
             while True:
-                page = (await self.http.call("GET", path, params={"limit": SUPPRESSION_PAGE, "offset": offset})).json()
+                params = {"limit": SUPPRESSION_PAGE, "offset": offset, **window}
+                page = (await self.http.call("GET", path, params=params)).json()
                 for entry in page:
                     suppressed.setdefault(str(entry.get("email", "")).lower(), reason)
                 if len(page) < SUPPRESSION_PAGE:

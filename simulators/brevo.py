@@ -16,6 +16,7 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -67,6 +68,7 @@ class BrevoSimulator(BaseSimulator):
         self._ids = itertools.count(1)
         self._member_order: dict[int, tuple[int, list[str], int]] = {}
         self._changes = 0  # bumped by every write that can change list membership
+        self.modified: dict[str, float] = {}  # email → when the contact last changed (modifiedSince)
 
     # ---- auth and refusals -----------------------------------------------------------------------
 
@@ -131,6 +133,10 @@ class BrevoSimulator(BaseSimulator):
             if list_id is None:
                 return _error(404, "document_not_found", "List ID not found")
             emails = self._sorted_members(list_id)
+            since = request.query.get("modifiedSince")
+            if since:
+                after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+                emails = [e for e in emails if self.modified.get(e, 0.0) > after]
             page = [
                 {
                     "email": e,
@@ -187,6 +193,7 @@ class BrevoSimulator(BaseSimulator):
                         process.dropped_values += 1
                         continue
                     contact["attributes"][str(name).upper()] = value
+                self.modified[email] = time.time()
                 for list_id in process.list_ids:
                     contact["listIds"].add(list_id)
                     self.lists[list_id].add(email)
@@ -235,6 +242,7 @@ class BrevoSimulator(BaseSimulator):
                 return _error(404, "document_not_found", "Contact does not exist")
             if "emailBlacklisted" in body:
                 contact["emailBlacklisted"] = bool(body["emailBlacklisted"])
+                self.modified[email] = time.time()
         return web.Response(status=204)
 
     async def _delete_contact(self, request: web.Request) -> web.Response:
@@ -270,6 +278,7 @@ class BrevoSimulator(BaseSimulator):
                 "listIds": {list_id},
             }
             self.lists.setdefault(list_id, set()).add(email)
+            self.modified[email] = time.time()
 
     def add_member(self, email: str, target_id: str, attributes: Mapping[str, str] | None = None) -> None:
         self._put(email, target_id, attributes, False)

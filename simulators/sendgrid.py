@@ -301,7 +301,9 @@ class SendGridSimulator(BaseSimulator):
         limit = min(int(request.query.get("limit", "500")), 500)
         offset = int(request.query.get("offset", "0"))
         with self.lock:
-            entries = sorted(self.suppressions[request.path].items())[offset : offset + limit]
+            start = int(request.query.get("start_time", "0"))
+            chosen = sorted((e, c) for e, c in self.suppressions[request.path].items() if c >= start)
+            entries = chosen[offset : offset + limit]
         return _json([{"created": created, "email": email} for email, created in entries])
 
     # ---- test-facing state API -----------------------------------------------------------------

@@ -93,6 +93,7 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
             size=sum(f.snapshot_active for f in finishes),
             target=plan.export.target_key(),
             fingerprint=plan.export.fingerprint(),
+            started_at=plan.started_at,
         )
         store.write_json(snapshot_manifest(plan.export.id), snapshot.model_dump())
     store.write_json(paths.report, report.model_dump(mode="json"))

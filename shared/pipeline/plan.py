@@ -32,6 +32,7 @@ class SnapshotInfo(BaseModel):
     size: int  # contacts we know to be in the vendor list
     target: str
     fingerprint: str
+    started_at: datetime | None = None  # when that run started: vendor changes since then are new
 
 
 class PartRef(BaseModel):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
+
 from destinations import destination_class
 from shared.errors import CredentialRefused, NotFound, TargetNotFound
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import load_plan
 from shared.pipeline.vendor import open_destination, retry_policy
 from shared.runtime import Runtime
+
+SKEW = timedelta(minutes=10)
 
 
 async def check_destination(runtime: Runtime, root: str) -> None:
@@ -21,7 +26,11 @@ async def check_destination(runtime: Runtime, root: str) -> None:
             # Read once per run, not once per activity: on a large account this is many requests.
             loader = getattr(destination, "load_suppressed", None)
             if loader is not None:
-                suppressed = await with_retries(loader, retry_policy(runtime))
+                since = None
+                if plan.snapshot is not None and plan.snapshot.started_at is not None and not plan.full_resync:
+                    # Suppressions known at the last run are in the snapshot; a margin covers clock skew.
+                    since = plan.snapshot.started_at - SKEW
+                suppressed = await with_retries(functools.partial(loader, since), retry_policy(runtime))
                 runtime.store.write_json(plan.paths.suppressed, suppressed)
     except CredentialRefused as exc:
         raise CredentialRefused(

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
 from destinations.mailchimp import MailchimpDestination
-from shared.errors import CredentialRefused, FieldsMissing
+from shared.errors import CredentialRefused, FieldsMissing, RateLimited
 from simulators.mailchimp import MailchimpSimulator
 from tests.contract.vendor_cases import upsert_all
 
@@ -161,3 +161,50 @@ async def test_removal_policies(sim, client, policy, status_after) -> None:
     if policy is RemovalPolicy.ARCHIVE:
         digest = hashlib.md5(b"leaver@example.com").hexdigest()
         assert sim.requests[-1].method == "DELETE" and sim.requests[-1].path.endswith(digest)
+
+
+async def test_incomplete_address_is_left_out_not_sent(sim, client) -> None:
+    audience = sim.create_target()
+    dest = make(sim, client, audience, attributes=("first_name", "address", "city"))
+    outcomes = await upsert_all(dest, [Contact("street@example.com", {"first_name": "S", "address": "1 Main St"})])
+    sent = sim.requests[-1].json()["members"][0]
+    assert sent["merge_fields"] == {"FNAME": "S"}  # a lone street would make Mailchimp refuse the whole member
+    assert outcomes["street@example.com"][0] is RowOutcome.UPSERTED
+    assert sim.members(audience)["street@example.com"] == {"FNAME": "S"}
+
+
+async def test_every_contact_gets_one_result_even_if_mailchimp_omits_it(sim, client) -> None:
+    audience = sim.create_target()
+    sim.inject(200, path_contains=f"/lists/{audience}", method="POST", body={"new_members": [], "errors": []})
+    outcomes = await upsert_all(make(sim, client, audience), [Contact("a@example.com"), Contact("b@example.com")])
+    assert {email: outcome for email, (outcome, _) in outcomes.items()} == {
+        "a@example.com": RowOutcome.FAILED,
+        "b@example.com": RowOutcome.FAILED,
+    }
+
+
+async def test_permanently_deleted_address_is_suppressed_not_reimported(sim, client) -> None:
+    audience = sim.create_target()
+    sim.add_member("erased@example.com", audience)
+    await make(sim, client, audience, policy=RemovalPolicy.DELETE).remove([Contact("erased@example.com")])
+    outcomes = await upsert_all(make(sim, client, audience), [Contact("erased@example.com", {"first_name": "E"})])
+    assert outcomes["erased@example.com"][0] is RowOutcome.SUPPRESSED
+    assert "permanently deleted" in outcomes["erased@example.com"][1]
+    assert sim.subscription_status("erased@example.com", audience) is None
+
+
+async def test_connection_limit_429_is_rate_limited_and_names_no_secret(sim, client) -> None:
+    audience = sim.create_target()
+    sim.inject(429, path_contains=f"/lists/{audience}", method="POST")
+    dest = make(sim, client, audience)
+    with pytest.raises(RateLimited) as caught:
+        await upsert_all(dest, [Contact("x@example.com")])
+    assert caught.value.retry_after is None  # Mailchimp documents no retry header: the pipeline backs off itself
+    assert sim.api_key not in str(caught.value) and sim.api_key.split("-")[0] not in str(caught.value)
+
+
+async def test_removing_a_non_member_is_idempotent(sim, client) -> None:
+    audience = sim.create_target()
+    batch = await make(sim, client, audience).remove([Contact("never@example.com")])
+    assert batch.results is not None and [r.outcome for r in batch.results] == [RowOutcome.REMOVED]
+    assert sim.requests[-1].status == 404 and sim.subscription_status("never@example.com", audience) is None

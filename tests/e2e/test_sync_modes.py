@@ -230,3 +230,27 @@ async def test_changing_the_field_mapping_forces_a_full_resync(env: LocalEnv) ->
     assert second is not None and second.full_resync
     assert second.outcomes.upserted == len(profiles) and second.outcomes.unchanged == 0
     assert sorted(env.simulator.upserted_emails()) == sorted(profiles)
+
+
+async def test_a_contact_who_unsubscribes_between_runs_is_suppressed_from_then_on(env: LocalEnv) -> None:
+    profiles = profiles_for(range(300))
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+    env.add_export(segments=[SEGMENT])
+    _, first = await env.run("weekly")
+    assert first is not None and first.outcomes.upserted == len(profiles)
+    leaver = sorted(profiles)[3]
+    env.simulator.suppress(leaver, env.target_id, {"first_name": "Unsubscribed"})
+    profiles[leaver]["first_name"] = "Changed upstream"
+    write_profiles(env.runtime.segments, SEGMENT, profiles)
+
+    _, second = await env.run("weekly")
+    env.simulator.reset_log()
+    _, third = await env.run("weekly")
+
+    assert second is not None and second.outcomes.suppressed == 1 and second.outcomes.upserted == 0
+    assert env.simulator.subscription_status(leaver, env.target_id) not in ("subscribed", None)
+    assert third is not None and third.outcomes.suppressed == 1 and third.outcomes.unchanged == len(profiles) - 1
+    assert env.simulator.upserted_emails() == []
+    if env.vendor == "brevo":  # the blocklist is read incrementally after the first run
+        scans = [r for r in env.simulator.requests if r.path.endswith("/contacts") and r.method == "GET"]
+        assert scans and all("modifiedSince" in r.query for r in scans)
