@@ -174,9 +174,9 @@ class SendGridSimulator(BaseSimulator):
             if not EMAIL.match(email):
                 errors.append({"field": f"contacts[{i}].email", "message": "email is not a valid email address"})
                 continue
-            for name, limit in MAX_LENGTHS.items():
-                value = contact.get(name)
-                if isinstance(value, str) and len(value) > limit:
+            for name, value in contact.items():
+                limit = MAX_LENGTHS.get(name)
+                if limit is not None and isinstance(value, str) and len(value) > limit:
                     errors.append({"field": f"contacts[{i}].{name}", "message": f"{name} exceeds {limit} characters"})
         if errors:
             return _json({"errors": errors}, 400)

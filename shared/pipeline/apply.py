@@ -50,6 +50,17 @@ class Row:
         return self.record.split(SEP)
 
 
+def read_records(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[str]:
+    """The diff file's records, unsplit."""
+    data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
+    return [record for record in data.decode().split("\n") if record]
+
+
+def read_contacts(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Contact]:
+    """Email-only contacts of a diff file: what polling needs to map a job's answer back to rows."""
+    return [Contact(record.split(SEP, 1)[0]) for record in read_records(runtime, plan, partition, kind)]
+
+
 def read_rows(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Row]:
     """Rows of a diff file as contacts (upserts carry attributes; removals only email and vendor id)."""
     data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
@@ -245,7 +256,7 @@ async def _newest_job_running(runtime: Runtime, plan: Plan, destination: Destina
     _, partition, kind, key = newest
     checkpoint = Checkpoint(runtime, plan, partition)
     start, end = (checkpoint.batches(kind) or [])[int(key)]
-    contacts = [row.contact for row in read_rows(runtime, plan, partition, kind)][start:end]
+    contacts = read_contacts(runtime, plan, partition, kind)[start:end]
     try:
         status = await with_retries(
             functools.partial(destination.poll, checkpoint.jobs(kind)[key], contacts), retry_policy(runtime)
@@ -280,7 +291,7 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                 jobs = checkpoint.jobs(kind)
                 if not jobs:
                     continue
-                contacts = [row.contact for row in read_rows(runtime, plan, partition, kind)]
+                contacts = read_contacts(runtime, plan, partition, kind)
                 batches = checkpoint.batches(kind) or []
                 expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
                 for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from destinations.base import RowOutcome
-from shared.pipeline.apply import Checkpoint, read_rows
+from shared.pipeline.apply import Checkpoint, read_records, read_rows
 from shared.pipeline.diff import SUPPRESSED_FLAG
 from shared.pipeline.layout import SEP
 from shared.pipeline.plan import load_plan
 from shared.pipeline.rejected import RejectedWriter
 from shared.runtime import Runtime
+
+UPSERTED = RowOutcome.UPSERTED.value
 
 
 class FinishResult(BaseModel):
@@ -32,23 +34,29 @@ class FinishResult(BaseModel):
     snapshot_active: int = 0
 
 
-def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str) -> list[list[str]]:
-    """[outcome, reason, vendor id] for every row of ``kind``; rows in no finished batch are failed."""
+def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str) -> list[tuple[str, str, str]]:
+    """(outcome, reason, vendor id) for every row of ``kind``; rows in no finished batch are failed."""
     batches = checkpoint.batches(kind) or []
     expected = RowOutcome.UPSERTED.value if kind == "upserts" else RowOutcome.REMOVED.value
-    outcomes: list[list[str]] = []
+    ok = (expected, "", "")
+    not_sent = (RowOutcome.FAILED.value, stop_reason, "")
+    outcomes: list[tuple[str, str, str]] = []
     done = checkpoint.done(kind)
     for index, (start, end) in enumerate(batches):
         entry = done.get(str(index))
-        for offset in range(end - start):
-            if entry is None:
-                outcomes.append([RowOutcome.FAILED.value, stop_reason, ""])
-                continue
-            bad = entry["bad"].get(str(offset))
-            vendor_id = entry["ids"].get(str(offset), "")
-            outcomes.append([bad[0], bad[1], vendor_id] if bad else [expected, "", vendor_id])
+        if entry is None:
+            outcomes.extend([not_sent] * (end - start))
+        elif not entry["bad"] and not entry["ids"]:
+            outcomes.extend([ok] * (end - start))  # the usual batch: every row accepted
+        else:
+            bad, ids = entry["bad"], entry["ids"]
+            for offset in range(end - start):
+                key = str(offset)
+                verdict = bad.get(key)
+                vendor_id = ids.get(key, "")
+                outcomes.append((verdict[0], verdict[1], vendor_id) if verdict else (expected, "", vendor_id))
     # Rows apply never cut into batches (it stopped before) are failed too.
-    outcomes.extend([RowOutcome.FAILED.value, stop_reason, ""] for _ in range(rows - len(outcomes)))
+    outcomes.extend([not_sent] * (rows - len(outcomes)))
     return outcomes
 
 
@@ -71,48 +79,52 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"))
     lines = (store.read_bytes_or_none(paths.diff_file(partition, "carry")) or b"").decode().splitlines()
 
-    upserts = read_rows(runtime, plan, partition, "upserts")
+    # Counted in locals: this loop runs once per profile sent, and model attributes are slow to set.
+    upserted = updated = suppressed = refused = failed = removed = removal_failed = 0
+    upserts = read_records(runtime, plan, partition, "upserts")
     if upserts:
-        for row, (outcome, reason, vendor_id) in zip(
+        for record, (outcome, reason, vendor_id) in zip(
             upserts, _row_outcomes(checkpoint, "upserts", len(upserts), stop_reason), strict=True
         ):
-            email, old_digest, new_digest, old_id, part_index, line = row.fields[:6]
+            email, old_digest, new_digest, old_id, part_index, line = record.split(SEP, 6)[:6]
             vendor_id = vendor_id or old_id
-            if outcome == RowOutcome.UPSERTED.value:
-                result.upserted += 1
+            if outcome == UPSERTED:
+                upserted += 1
                 if old_digest:
-                    result.updated += 1
-                else:
-                    result.added += 1
+                    updated += 1
                 lines.append(SEP.join((email, new_digest, "", vendor_id)))
                 continue
             part = plan.parts[int(part_index)]
             rejected.add(part.segment, part.blob, line, email, outcome, reason)
             if outcome == RowOutcome.SUPPRESSED.value:
-                result.suppressed += 1
+                suppressed += 1
                 lines.append(SEP.join((email, new_digest, SUPPRESSED_FLAG, vendor_id)))
                 continue
             if outcome == RowOutcome.REJECTED.value:
-                result.rejected += 1
+                refused += 1
             else:
-                result.failed += 1
+                failed += 1
             if old_digest:
                 lines.append(SEP.join((email, old_digest, "", old_id)))
 
-    removals = read_rows(runtime, plan, partition, "removals")
+    removals = read_records(runtime, plan, partition, "removals")
     if removals:
         outcomes = _row_outcomes(checkpoint, "removals", len(removals), stop_reason)
-        for row, (outcome, reason, _vendor_id) in zip(removals, outcomes, strict=True):
+        for record, (outcome, reason, _vendor_id) in zip(removals, outcomes, strict=True):
             if outcome == RowOutcome.REMOVED.value:
-                result.removed += 1
+                removed += 1
                 continue
-            result.removal_failed += 1
-            lines.append(SEP.join(row.fields[:4]))
-            rejected.add("", "", "", row.contact.email, f"removal {outcome}", reason)
+            removal_failed += 1
+            lines.append(record)
+            rejected.add("", "", "", record.split(SEP, 1)[0], f"removal {outcome}", reason)
 
+    result.upserted, result.updated, result.added = upserted, updated, upserted - updated
+    result.suppressed, result.rejected, result.failed = suppressed, refused, failed
+    result.removed, result.removal_failed = removed, removal_failed
     store.write_bytes(paths.snapshot_piece(partition), ("\n".join(lines) + "\n" if lines else "").encode())
     result.snapshot_entries = len(lines)
-    result.snapshot_active = sum(1 for line in lines if line.split(SEP)[2] != SUPPRESSED_FLAG)
+    flagged = SEP + SUPPRESSED_FLAG + SEP
+    result.snapshot_active = len(lines) - sum(1 for line in lines if flagged in line)
     rejected.close()
     store.write_json(paths.result(partition), result.model_dump())
     return result
