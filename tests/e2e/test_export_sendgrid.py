@@ -137,3 +137,32 @@ async def test_jobs_are_polled_newest_first_so_polls_stay_near_one_per_job(azuri
         rounds = sum(1 for r in polls if r.path == polls[0].path) - 1
         assert len(polls) <= len(jobs) + rounds + 1, (len(polls), len(jobs), rounds)
         assert rounds >= 1  # the jobs outlived a round: polling every partition would have exceeded the bound
+
+
+async def test_bad_input_is_named_by_file_and_line_and_loses_nothing_else(env: LocalEnv) -> None:
+    good = "email,first_name,last_name,phone,city,country\n"
+    good += "ok1@example.com,Ada,L,,Oslo,Norway\n"
+    good += "short@example.com,Only\n"  # too few fields
+    good += "ok2@example.com,Bob,M,,Lyon,France,EXTRA\n"  # one field too many
+    good += "ok3(at)example.com,Cy,N,,Pune,India\n"  # not an address
+    good += "ok4@example.com,Di,O,,Austin,United States\n"
+    env.runtime.segments.write_bytes("segments/vip-customers/part-0.csv", good.encode())
+    env.runtime.segments.write_bytes("segments/newsletter/part-0.csv", b"mail,first_name\nx@example.com,X\n")
+    env.add_export()
+
+    _, report = await env.run("weekly")
+
+    assert report is not None and report.status.value == "failed"
+    assert any("segments/newsletter/part-0.csv" in e and "email" in e for e in report.errors), report.errors
+    assert env.simulator.writes() == []
+
+    env.update_export("weekly", segments=["segments/vip-customers"])
+    _, second = await env.run("weekly")
+    assert second is not None and second.outcomes.total() == second.profiles_read
+    assert set(env.simulator.members(env.target_id)) == {"ok1@example.com", "ok4@example.com"}
+    rejected = env.runtime.store.read_bytes(second.rejected_rows_blob or "").decode()
+    lines = rejected.splitlines()
+    assert any("part-0.csv" in row and ",3," in row and "expected 6 fields, found 2" in row for row in lines), lines
+    assert any(",4," in row and "found 7" in row for row in lines), lines
+    assert any(",5," in row and "malformed email" in row for row in lines), lines
+    assert second.outcomes.invalid == 3 and second.outcomes.upserted == 2
