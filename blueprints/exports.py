@@ -16,8 +16,10 @@ bp = df.Blueprint()
 # Registered by explicit calls so the plain functions stay importable (and testable) unchanged;
 # the names come from the same constants the orchestrator calls them by.
 bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR)(export_orchestrator)
+# The Durable extension finds an activity by its *function* name, so each gets the name the
+# orchestrator calls it by (not the Python function's name).
 for _name, _activity in ACTIVITIES.items():
-    bp.activity_trigger(input_name="payload", activity=_name)(_activity)
+    bp.function_name(name=_name)(bp.activity_trigger(input_name="payload", activity=_name)(_activity))
 
 
 @bp.timer_trigger(schedule="%EXPORT_SCHEDULE%", arg_name="timer", run_on_startup=False)
