@@ -23,6 +23,7 @@ from shared.storage import BlobStore
 from simulators import simulator_class
 from simulators.base import BaseSimulator
 from simulators.keyvault import KeyVaultStandIn, TestCredential
+from simulators.remote import RemoteSimulator
 
 DEFAULT_MAPPING: dict[str, dict[str, str]] = {
     "sendgrid": {
@@ -50,7 +51,7 @@ class LocalEnv:
     vendor: str
     runtime: Runtime
     configs: ConfigStore
-    simulator: BaseSimulator
+    simulator: BaseSimulator | RemoteSimulator  # RemoteSimulator: in a child process (the benchmark)
     keyvault: KeyVaultStandIn
     host: LocalDurableHost
     target_id: str
@@ -114,6 +115,7 @@ def local_env(
     simulator_options: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    simulator_process: bool = False,
 ) -> Iterator[LocalEnv]:
     """Fresh containers in the given Azurite, a started simulator and a host; all torn down after."""
     suffix = uuid.uuid4().hex[:10]
@@ -133,7 +135,11 @@ def local_env(
     secrets = KeyVaultSecretStore(keyvault.vault_url, TestCredential(keyvault.token), transport=keyvault)
     runtime = Runtime(settings=loaded, store=store, segments=segments, secrets=secrets)
     set_runtime(runtime)
-    simulator = simulator_class(vendor)(**(simulator_options or {}))
+    simulator: BaseSimulator | RemoteSimulator = (
+        RemoteSimulator(vendor, **(simulator_options or {}))
+        if simulator_process
+        else simulator_class(vendor)(**(simulator_options or {}))
+    )
     simulator.start()
     host = LocalDurableHost(
         {ORCHESTRATOR: export_orchestrator},

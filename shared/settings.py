@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_poll_seconds: float = Field(60.0, gt=0)
     mass_removal_share: float = Field(0.2, gt=0, le=1)
     request_timeout_seconds: float = Field(120.0, gt=0)
+    # Suppressions are read back from the previous run's start minus this margin, which covers the clock
+    # difference between this app and the vendor.
+    suppression_lookback_seconds: float = Field(600.0, ge=0)
 
     # Only simulators and the benchmark change these: vendor time runs this many times slower (0.01
     # = 100× faster), and vendor hosts are replaced by loopback URLs.

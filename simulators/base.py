@@ -203,6 +203,19 @@ class BaseSimulator:
                 and not any(r.path.endswith(p) for p in self.read_only_posts)
             ]
 
+    def successful_requests_per_bucket(self) -> dict[str, int]:
+        """Answered (< 400) requests per rate bucket: what the benchmark's floor is computed from."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for r in self.requests:
+                if r.status < 400:
+                    bucket = self.bucket_for(r.method, r.path)
+                    counts[bucket] = counts.get(bucket, 0) + 1
+        return counts
+
+    def member_count(self, target_id: str) -> int:
+        return len(self.members(target_id))
+
     def reset_log(self) -> None:
         with self.lock:
             self.requests.clear()

@@ -66,8 +66,8 @@ class BrevoSimulator(BaseSimulator):
         self.attributes: dict[str, str] = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
         self.processes: dict[int, Process] = {}
         self._ids = itertools.count(1)
-        self._member_order: dict[int, tuple[int, list[str], int]] = {}
-        self._changes = 0  # bumped by every write that can change list membership
+        self._member_order: dict[tuple[int, str | None], tuple[int, list[str], int]] = {}
+        self._changes = 0  # bumped by every write that can change list membership or modification times
         self.modified: dict[str, float] = {}  # email → when the contact last changed (modifiedSince)
 
     # ---- auth and refusals -----------------------------------------------------------------------
@@ -132,11 +132,7 @@ class BrevoSimulator(BaseSimulator):
             list_id = self._list_id(request)
             if list_id is None:
                 return _error(404, "document_not_found", "List ID not found")
-            emails = self._sorted_members(list_id)
-            since = request.query.get("modifiedSince")
-            if since:
-                after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-                emails = [e for e in emails if self.modified.get(e, 0.0) > after]
+            emails = self._sorted_members(list_id, request.query.get("modifiedSince"))
             page = [
                 {
                     "email": e,
@@ -147,13 +143,19 @@ class BrevoSimulator(BaseSimulator):
             ]
         return _json({"contacts": page, "count": len(emails)})
 
-    def _sorted_members(self, list_id: int) -> list[str]:
-        """Members in a stable order for paging; re-sorted only when the list changed (1M members)."""
+    def _sorted_members(self, list_id: int, since: str | None = None) -> list[str]:
+        """Members (modified after ``since``) in a stable order for paging; worked out again only when the
+        list changed, so paging through 1M members costs one sort, not one per page."""
         members = self.lists[list_id]
-        cached = self._member_order.get(list_id)
+        key = (list_id, since)
+        cached = self._member_order.get(key)
         if cached is None or cached[0] != len(members) or cached[2] != self._changes:
-            cached = (len(members), sorted(members), self._changes)
-            self._member_order[list_id] = cached
+            emails = sorted(members)
+            if since:
+                after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+                emails = [e for e in emails if self.modified.get(e, 0.0) > after]
+            cached = (len(members), emails, self._changes)
+            self._member_order[key] = cached
         return cached[1]
 
     async def _import(self, request: web.Request) -> web.Response:
@@ -243,6 +245,7 @@ class BrevoSimulator(BaseSimulator):
             if "emailBlacklisted" in body:
                 contact["emailBlacklisted"] = bool(body["emailBlacklisted"])
                 self.modified[email] = time.time()
+                self._changes += 1
         return web.Response(status=204)
 
     async def _delete_contact(self, request: web.Request) -> web.Response:
@@ -279,6 +282,7 @@ class BrevoSimulator(BaseSimulator):
             }
             self.lists.setdefault(list_id, set()).add(email)
             self.modified[email] = time.time()
+            self._changes += 1
 
     def add_member(self, email: str, target_id: str, attributes: Mapping[str, str] | None = None) -> None:
         self._put(email, target_id, attributes, False)

@@ -12,8 +12,6 @@ from shared.pipeline.plan import load_plan
 from shared.pipeline.vendor import open_destination, retry_policy
 from shared.runtime import Runtime
 
-SKEW = timedelta(minutes=10)
-
 
 async def check_destination(runtime: Runtime, root: str) -> None:
     """Raises CredentialRefused, TargetNotFound, FieldsMissing (each naming the fix), NotFound when the
@@ -29,7 +27,7 @@ async def check_destination(runtime: Runtime, root: str) -> None:
                 since = None
                 if plan.snapshot is not None and plan.snapshot.started_at is not None and not plan.full_resync:
                     # Suppressions known at the last run are in the snapshot; a margin covers clock skew.
-                    since = plan.snapshot.started_at - SKEW
+                    since = plan.snapshot.started_at - timedelta(seconds=runtime.settings.suppression_lookback_seconds)
                 suppressed = await with_retries(functools.partial(loader, since), retry_policy(runtime))
                 runtime.store.write_json(plan.paths.suppressed, suppressed)
     except CredentialRefused as exc:
