@@ -301,6 +301,21 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README = RESULTS.parent.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(table: str, readme: Path = README) -> bool:
+    """Put the latest table between the README's markers, so the README always shows the latest run."""
+    text = readme.read_text() if readme.exists() else ""
+    if TABLE_START not in text or TABLE_END not in text:
+        return False
+    head, rest = text.split(TABLE_START, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    readme.write_text(f"{head}{TABLE_START}\n{table}{TABLE_END}{tail}")
+    return True
+
+
 def chart(results: dict[str, Any], path: Path) -> bool:
     try:
         import matplotlib
@@ -335,6 +350,7 @@ def main() -> None:
         saved = json.loads((RESULTS / "latest.json").read_text())
         (RESULTS / "latest.md").write_text(markdown(saved))
         chart(saved, RESULTS / "latest.png")
+        update_readme(markdown(saved))
         return
     parts = max(1, min(16, args.profiles // 62_500))
     chosen = [v for v in args.vendors.split(",") if v]
@@ -365,6 +381,7 @@ def main() -> None:
     (RESULTS / f"{stem}.md").write_text(markdown(results))
     if not args.smoke:
         chart(results, RESULTS / f"{stem}.png")
+        update_readme(markdown(results))
     print(markdown(results))
 
 

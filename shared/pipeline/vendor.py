@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +26,13 @@ def target_of(plan: Plan) -> Target:
     )
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context per worker, as httpx would build it: loading the CA bundle costs ~20 ms, and every
+    activity opens its own client."""
+    return httpx.create_ssl_context()
+
+
 def retry_policy(runtime: Runtime) -> RetryPolicy:
     return RetryPolicy(runtime.settings.max_attempts, time_scale=runtime.settings.vendor_time_scale)
 
@@ -41,7 +50,9 @@ async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) 
     inner = (
         runtime.transport_factory()
         if runtime.transport_factory is not None
-        else httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        else httpx.AsyncHTTPTransport(
+            verify=tls_context(), limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
     )
     transport = PacedTransport(
         inner, cls.limits, lambda _m, _p: "default", share=share, time_scale=runtime.settings.vendor_time_scale
