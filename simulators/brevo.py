@@ -155,6 +155,8 @@ class BrevoSimulator(BaseSimulator):
                 after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
                 emails = [e for e in emails if self.modified.get(e, 0.0) > after]
             cached = (len(members), emails, self._changes)
+            # Orders worked out before the last change are stale: drop them (each can hold 1M emails).
+            self._member_order = {k: v for k, v in self._member_order.items() if v[2] == self._changes}
             self._member_order[key] = cached
         return cached[1]
 
