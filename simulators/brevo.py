@@ -100,6 +100,7 @@ class BrevoSimulator(BaseSimulator):
         app.router.add_get("/v3/contacts/attributes", self._attributes)
         app.router.add_get("/v3/contacts/lists/{list_id}", self._get_list)
         app.router.add_get("/v3/contacts/lists/{list_id}/contacts", self._list_members)
+        app.router.add_get("/v3/contacts", self._contacts)
         app.router.add_post("/v3/contacts/lists/{list_id}/contacts/remove", self._remove_from_list)
         app.router.add_post("/v3/contacts/import", self._import)
         app.router.add_get("/v3/processes/{process_id}", self._process)
@@ -137,6 +138,34 @@ class BrevoSimulator(BaseSimulator):
                 {
                     "email": e,
                     "emailBlacklisted": self.contacts[e]["emailBlacklisted"],
+                    "attributes": self.contacts[e]["attributes"],
+                }
+                for e in emails[offset : offset + limit]
+            ]
+        return _json({"contacts": page, "count": len(emails)})
+
+    async def _contacts(self, request: web.Request) -> web.Response:
+        """GET /v3/contacts: all contacts, or (``listIds``) one list's members; up to 1,000 a page."""
+        limit = int(request.query.get("limit", "50"))
+        if not 0 <= limit <= 1000:
+            return _error(400, "invalid_parameter", "limit should be between 0 and 1000")
+        offset = int(request.query.get("offset", "0"))
+        list_ids = request.query.getall("listIds", [])
+        with self.lock:
+            if len(list_ids) > 1:
+                return _error(400, "invalid_parameter", "only one list is simulated per request")
+            if list_ids:
+                list_id = int(list_ids[0])
+                if list_id not in self.lists:
+                    return _error(404, "document_not_found", "List ID not found")
+                emails = self._sorted_members(list_id, request.query.get("modifiedSince"))
+            else:
+                emails = sorted(self.contacts)
+            page = [
+                {
+                    "email": e,
+                    "emailBlacklisted": self.contacts[e]["emailBlacklisted"],
+                    "listIds": sorted(self.contacts[e]["listIds"]),
                     "attributes": self.contacts[e]["attributes"],
                 }
                 for e in emails[offset : offset + limit]
