@@ -1,5 +1,5 @@
 # One command to try it (make demo), one to test it (make test). Everything installs under the repo.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && PYENV_VERSION=3.13.0 python3.13 -c "import sys;print(sys.executable)" 2>/dev/null || echo python3.13)
 VENV := .venv
 PY := $(VENV)/bin/python
 VENDOR ?= sendgrid
