@@ -8,7 +8,7 @@ param tags object = {}
 @description('Disabled with private networking (vnetEnabled): the vault then answers only on its private endpoint.')
 param publicNetworkAccess string = 'Enabled'
 
-var defaultAction = publicNetworkAccess == 'Disabled' ? 'Deny' : 'Allow'
+var defaultAction = (publicNetworkAccess == 'Disabled') ? 'Deny' : 'Allow'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: without vnetEnabled the Flex app has no fixed outbound address to allow-list, so the firewall allows all and access is Entra ID + RBAC only; vnetEnabled=true denies by default behind a private endpoint.

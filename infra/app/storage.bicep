@@ -12,7 +12,7 @@ param segmentsContainerName string
 @description('Disabled with private networking (vnetEnabled): the account then answers only on its private endpoints.')
 param publicNetworkAccess string = 'Enabled'
 
-var defaultAction = publicNetworkAccess == 'Disabled' ? 'Deny' : 'Allow'
+var defaultAction = (publicNetworkAccess == 'Disabled') ? 'Deny' : 'Allow'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: without vnetEnabled the Flex app (no fixed outbound IPs) and the customer-data platform reach the account over its public endpoint, Entra ID only (shared keys off); vnetEnabled=true sets defaultAction Deny and disables public access.
