@@ -49,6 +49,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: the admin HTTP API is called from administrators' machines and checks an Entra ID token on every request; with vnetEnabled the app's outbound traffic is private, inbound stays reachable for the API.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP or FTPS endpoint (deployments go to the blob container) and rejects siteConfig.ftpsState with ARM error 51021.
   // checkov:skip=CKV_AZURE_17: callers authenticate with Entra ID bearer tokens, not client certificates.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero on demand up to maximumInstanceCount; the durable group keeps durableAlwaysReadyInstances warm, and a lost instance's work is retried from Durable's queues.
   // checkov:skip=CKV_AZURE_213: the app is timer- and queue-driven (Durable Functions), not a load-balanced site; the platform replaces unhealthy instances.
@@ -67,8 +68,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
+      // No ftpsState: Flex Consumption has no FTP endpoint and rejects the property (ARM error 51021).
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         // Host storage and the Durable task hub, by identity (no connection string).
