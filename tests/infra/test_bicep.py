@@ -59,6 +59,16 @@ def test_every_module_exists_and_gets_exactly_the_parameters_it_declares() -> No
         assert required <= passed, f"module {name} lacks required parameters {required - passed}"
 
 
+def test_every_module_output_main_reads_is_declared_by_the_module() -> None:
+    modules = parse(MAIN)["modules"]
+    read = set(re.findall(r"\b(\w+)\.outputs\.(\w+)", MAIN.read_text()))
+    assert read
+    for module, output in read:
+        assert module in modules, f"{module} is not a module of main.bicep"
+        declared = parse(MAIN.parent / modules[module]["detail"]["path"])["outputs"]
+        assert output in declared, f"module {module} has no output {output}"
+
+
 def test_resource_names_come_from_the_abbreviations_and_one_resource_token() -> None:
     main = parse(MAIN)
     abbreviations = json.loads((INFRA / "abbreviations.json").read_text())
