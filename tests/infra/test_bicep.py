@@ -79,6 +79,21 @@ def test_resource_names_come_from_the_abbreviations_and_one_resource_token() -> 
     assert used and used <= set(abbreviations), used - set(abbreviations)
 
 
+def test_names_fit_azure_limits_at_their_longest() -> None:
+    """uniqueString() is 13 characters: the longest vault name (with the longest suffix) and the storage
+    account name stay within their limits (24 characters each; storage: lower-case letters and digits)."""
+    main = parse(MAIN)
+    abbreviations = json.loads((INFRA / "abbreviations.json").read_text())
+    suffix = next(
+        d["argument"] for d in main["parameters"]["keyVaultNameSuffix"]["decorators"] if d["type"] == "max_length"
+    )
+    vault = len(abbreviations["keyVaultVaults"]) + 13 + 1 + suffix
+    storage = abbreviations["storageStorageAccounts"]
+    assert vault <= 24, vault
+    assert re.fullmatch(r"[a-z0-9]+", storage) and len(storage) + 13 <= 24
+    assert module_params("storage")["name"] == "${abbrs.storageStorageAccounts}${resourceToken}"
+
+
 def test_storage_is_entra_id_only() -> None:
     props = the_resource(APP / "storage.bicep", "Microsoft.Storage/storageAccounts")["properties"]
     assert props["allowSharedKeyAccess"] is False
@@ -232,7 +247,9 @@ def test_every_role_guid_carries_its_roles_name_in_a_comment() -> None:
     lines = [line for line in RBAC.read_text().splitlines() if GUID.search(line)]
     assert len(lines) >= 6
     for line in lines:
-        guid = GUID.search(line).group(0).lower()  # type: ignore[union-attr]
+        match = GUID.search(line)
+        assert match
+        guid = match.group(0).lower()
         assert guid in BUILT_IN_ROLES, f"unknown role GUID {guid}: add it with its name to BUILT_IN_ROLES"
         comment = line.partition("//")[2].strip()
         assert comment == BUILT_IN_ROLES[guid], f"{guid} is {BUILT_IN_ROLES[guid]!r}, its comment says {comment!r}"
