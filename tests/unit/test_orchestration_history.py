@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared import activities as names
-from shared.local_host import LocalDurableHost
-from shared.orchestrator import ORCHESTRATOR, export_orchestrator
+from devtools.durable_host import DirectDispatch, LocalDurableHost
+from shared.orchestration import names
+from shared.orchestration.names import ORCHESTRATOR
+from shared.orchestration.orchestrator import export_orchestrator
 
 PROFILES = 1_000_000
 PARTS = 64
@@ -36,10 +37,14 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
             "previous_profiles": 0,
             "first_poll": 0.0,
             "max_poll": 0.0,
+            "give_up_seconds": 3600.0,
+            "asynchronous": True,
+            "retry": {"attempts": 3, "interval_ms": 10},
         }
 
-    def check(payload: dict[str, Any]) -> None:
+    def check(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.CHECK_DESTINATION)
+        return {"ok": True}
 
     def stage(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.STAGE_PART)
@@ -73,7 +78,7 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
 
     def commit(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.COMMIT_RUN)
-        return {"status": "completed", "report": "runs/weekly/r1/report.json", "profiles_read": PROFILES}
+        return {"status": "succeeded", "report": "runs/weekly/r1/report.json", "profiles_read": PROFILES}
 
     return {
         names.PLAN_RUN: plan,
@@ -91,11 +96,8 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
 async def test_a_million_profile_run_has_a_history_under_500_events(width: int) -> None:
     calls: dict[str, int] = {}
     activities = stand_in_activities(calls)
-    host = LocalDurableHost({ORCHESTRATOR: export_orchestrator}, activities, activity_width=width)
-    try:
-        instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
-    finally:
-        host.close()
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities), activity_width=width)
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
 
     assert instance.error is None
     assert instance.output["profiles_read"] == PROFILES
