@@ -181,7 +181,7 @@ def _apply_phase(context: Any, run: Run, todo: list[int]) -> Step:
     width = run.plan["width"]
     queue = list(todo)
     while queue:
-        if run.units >= MAX_UNITS_PER_GENERATION:
+        if run.units >= run.plan.get("units_per_generation", MAX_UNITS_PER_GENERATION):
             return queue
         wave, queue = queue[:width], queue[width:]
         context.set_custom_status({"run_id": run.run_id, "step": "apply", "partitions_left": len(queue) + len(wave)})
