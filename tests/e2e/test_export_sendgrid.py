@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
-from shared import activities
 from shared.models import RunStatus
+from shared.orchestration import activities
 
 pytestmark = pytest.mark.e2e
 
@@ -76,12 +77,14 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
 ) -> None:
     sample = seed_sample(env.runtime.segments, 4000)
     env.add_export()
-    calls = {"n": 0}
+    calls: dict[str, Any] = {"n": 0, "broken": None}
     original = activities.apply_partition
 
-    async def flaky(runtime, root, partition, *, removals):  # the third partition's activity dies mid-run
+    async def flaky(runtime, root, partition, *, removals):  # the third partition fails every attempt
         calls["n"] += 1
         if calls["n"] == 3:
+            calls["broken"] = partition
+        if partition == calls["broken"]:
             raise RuntimeError("worker lost")
         return await original(runtime, root, partition, removals=removals)
 
