@@ -100,6 +100,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EXPORT_MASS_REMOVAL_SHARE', value: '0.2' }
         { name: 'EXPORT_REQUEST_TIMEOUT_SECONDS', value: '120' }
         { name: 'EXPORT_SUPPRESSION_LOOKBACK_SECONDS', value: '600' }
+        // Durable retries of a failed activity, and the time budget no activity exceeds (host.json's
+        // functionTimeout sits above it).
+        { name: 'EXPORT_ACTIVITY_RETRY_ATTEMPTS', value: '3' }
+        { name: 'EXPORT_ACTIVITY_RETRY_INTERVAL_SECONDS', value: '15' }
+        { name: 'EXPORT_ACTIVITY_BUDGET_SECONDS', value: '600' }
+        { name: 'EXPORT_POLL_GIVE_UP_SECONDS', value: '1800' }
         // Real vendor hosts at real speed (simulators and the benchmark change these, never Azure).
         { name: 'EXPORT_VENDOR_TIME_SCALE', value: '1' }
         { name: 'EXPORT_VENDOR_BASE_URLS', value: '{}' }

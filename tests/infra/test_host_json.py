@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from shared.settings import Settings
-from tests.infra.templates import ROOT
+from tests.infra.templates import ROOT, app_settings
 
 
 def host() -> dict[str, Any]:
@@ -44,10 +44,14 @@ def test_queue_polling_and_concurrency_are_set_for_flex() -> None:
 
 
 def test_function_timeout_bounds_a_runaway_activity_within_flex_limits() -> None:
-    # Above the 10-minute activity budget, within the 60 minutes Flex grants a running execution at
-    # scale-in: a stuck activity is stopped and retried instead of running unbounded.
+    # Above the activity budget the code keeps (EXPORT_ACTIVITY_BUDGET_SECONDS, with room for the
+    # activity to write its checkpoint), within the 60 minutes Flex grants a running execution at
+    # scale-in: only a stuck activity is stopped, instead of running unbounded.
     timeout = duration(host()["functionTimeout"])
-    assert timedelta(minutes=10) < timeout <= timedelta(minutes=60)
+    budget = timedelta(seconds=Settings.model_fields["activity_budget_seconds"].default)
+    assert budget * 2 <= timeout <= timedelta(minutes=60), (budget, timeout)
+    deployed = app_settings()["EXPORT_ACTIVITY_BUDGET_SECONDS"]
+    assert timedelta(seconds=float(deployed)) * 2 <= timeout, "the deployed budget must stay well under functionTimeout"
 
 
 def test_logging_keeps_durable_lifecycle_events_and_quiets_storage_chatter() -> None:
