@@ -51,7 +51,7 @@ def read_parquet(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> 
         raise
     line = 1
     try:
-        for batch in source.iter_batches(batch_size=PARQUET_BATCH, columns=sorted(set(at)), use_pandas_metadata=False):
+        for batch in source.iter_batches(batch_size=PARQUET_BATCH, columns=[schema_names[p] for p in sorted(set(at))]):
             lists = [_values(batch.column(batch.schema.get_field_index(schema_names[p]))) for p in at]
             for values in zip(*lists, strict=True):
                 line += 1
