@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from shared.segments.csv_reader import DECOMPRESSION_ERRORS, LINE_LIMIT
-from shared.segments.parts import Row, RowError, SourcePart, UnreadableFile, check_values, scalar
+from shared.segments.parts import Row, RowError, SourcePart, UnreadableFile, check_values, missing_columns, scalar
 
 _NESTED = (dict, list)
 
@@ -100,9 +100,9 @@ def read_jsonl(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> It
         yield number, tuple(values)
     missing = [c for c, w in zip(columns, wanted, strict=True) if w not in seen]
     if rows and missing:
-        which = "the email column" if missing[0] == columns[0] else "mapped column(s)"
+        which = missing_columns(columns, missing)
         raise UnreadableFile(
-            f"{which} {', '.join(repr(m) for m in missing)} not found in any line of the file",
+            f"{which} not found in any line of the file",
             blob=part.blob,
             records=rows,
         )

@@ -93,13 +93,24 @@ def positions(header: Sequence[str], columns: Sequence[str], blob: str, *, what:
             )
         found.append(at[0])
     if missing:
-        which = "the email column" if missing[0] == columns[0] else "mapped column(s)"
+        which = missing_columns(columns, missing)
         raise UnreadableFile(
-            f"{which} {', '.join(repr(m) for m in missing)} not found; {what} has {', '.join(header)}",
+            f"{which} not found; {what} has {', '.join(header)}",
             blob=blob,
             line=1,
         )
     return found
+
+
+def missing_columns(columns: Sequence[str], missing: Sequence[str]) -> str:
+    """'the email column 'mail' and mapped column(s) 'a', 'b'' — the email column named apart."""
+    said = []
+    if columns[0] in missing:
+        said.append(f"the email column {columns[0]!r}")
+    others = [repr(m) for m in missing if m != columns[0]]
+    if others:
+        said.append(f"mapped column(s) {', '.join(others)}")
+    return " and ".join(said)
 
 
 def scalar(value: object) -> str:
