@@ -15,6 +15,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
@@ -82,7 +83,18 @@ def scrubber(*secrets: str) -> Scrubber:
     return Scrubber(secrets)
 
 
-def connection_scrubber(secrets: object, secret_name: str) -> Callable[[str], str]:
+def scrub_document(document: Any, scrub: Callable[[str], str]) -> Any:
+    """``document`` (parsed JSON) with every string scrubbed, keys included."""
+    if isinstance(document, str):
+        return scrub(document)
+    if isinstance(document, list):
+        return [scrub_document(item, scrub) for item in document]
+    if isinstance(document, dict):
+        return {scrub(str(k)): scrub_document(v, scrub) for k, v in document.items()}
+    return document
+
+
+def connection_scrubber(secrets: object, secret_name: str) -> Scrubber:
     """The scrubber for a connection's credential, read from the secret store (``SecretStore``).
 
     A credential that can no longer be read (deleted, rotated away) cannot be searched for; text is

@@ -14,6 +14,7 @@ that is run again neither recounts nor moves the snapshot a second time).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from shared.pipeline.layout import snapshot_manifest
 from shared.pipeline.plan import Plan, SnapshotInfo, load_plan
 from shared.pipeline.stage import StageResult
 from shared.runtime import Runtime
-from shared.scrub import connection_scrubber
+from shared.scrub import Scrubber, connection_scrubber, scrub_document
 
 
 class CommitRequest(BaseModel):
@@ -182,10 +183,22 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
             started_at=plan.started_at,
         )
         store.write_json(snapshot_manifest(plan.export.id), snapshot.model_dump())
+    _scrub_checkpoints(runtime, plan.root, scrub)
     # The report is written last: it is the mark that the commit is complete (see the docstring).
     store.write_json(paths.report, report.model_dump(mode="json"))
     store.delete_prefix(f"{plan.root}/stage/p")  # staging is large and no longer needed
     return report
+
+
+def _scrub_checkpoints(runtime: Runtime, root: str, scrub: Scrubber) -> None:
+    """Apply checkpoints keep what vendors answered (job verdicts, reasons); once the run is committed
+    they are only read again by a repeated finish, which needs their counts, not their wording. So
+    any that quote the credential are rewritten scrubbed."""
+    store = runtime.store
+    for name in store.list_names(f"{root}/apply/"):
+        data = store.read_bytes(name)
+        if scrub.leaks(data.decode(errors="replace")):
+            store.write_json(name, scrub_document(json.loads(data), scrub))
 
 
 def _merge_rejected(runtime: Runtime, root: str, prefix: str, target: str) -> str | None:
