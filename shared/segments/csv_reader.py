@@ -15,7 +15,6 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from typing import Any, BinaryIO
 
 from shared.segments.parts import Row, RowError, SourcePart, UnreadableFile, check_values, positions
@@ -42,34 +41,39 @@ def _message(error: csv.Error) -> str:
 
 
 class _Lines:
-    """Physical lines with their numbers, and the lines of the record being parsed."""
+    """Physical lines with their numbers, and the lines of the record being parsed.
+
+    Iterating gives the lines for a csv reader: first those handed back by ``refused``, then the
+    stream's. One generator per reader, so the hot path pays one Python frame per line.
+    """
 
     def __init__(self, text: io.TextIOWrapper) -> None:
         self._readline = text.readline
         self.read = 0  # physical lines taken from the stream
         self.base = 0  # lines before the current record
         self.taken: list[str] = []  # lines of the current record
+        self.replay: list[str] = []  # lines to parse again, last first
         self.suspicious = False  # the current record has a non-ASCII character or a NUL
         self.oversized: set[int] = set()
 
-    def physical(self) -> Iterator[str]:
-        readline = self._readline
+    def __iter__(self) -> Iterator[str]:
+        readline, append, replay = self._readline, self.taken.append, self.replay
         while True:
-            line = readline(LINE_LIMIT)
-            if not line:
-                return
-            self.read += 1
-            if len(line) == LINE_LIMIT and not line.endswith(("\n", "\r")):
-                # Skip the rest of this line in bounded pieces; the row is reported, not kept.
-                while (more := readline(LINE_LIMIT)) and len(more) == LINE_LIMIT and not more.endswith(("\n", "\r")):
-                    pass
-                self.oversized.add(self.read)
-                line = "\n"
-            yield line
-
-    def feed(self, source: Iterator[str]) -> Iterator[str]:
-        append = self.taken.append
-        for line in source:
+            if replay:
+                line = replay.pop()
+            else:
+                line = readline(LINE_LIMIT)
+                if not line:
+                    return
+                self.read += 1
+                if len(line) == LINE_LIMIT and not line.endswith(("\n", "\r")):
+                    # Skip the rest of this line in bounded pieces; the row is reported, not kept.
+                    while (
+                        (more := readline(LINE_LIMIT)) and len(more) == LINE_LIMIT and not more.endswith(("\n", "\r"))
+                    ):
+                        pass
+                    self.oversized.add(self.read)
+                    line = "\n"
             append(line)
             if not line.isascii() or "\x00" in line:
                 self.suspicious = True
@@ -82,47 +86,49 @@ class _Lines:
         self.taken.clear()
         return start
 
-    def refused(self, rest: Iterator[str]) -> tuple[int, Iterator[str]]:
-        """The first line of the refused record, and the lines to parse again followed by the rest."""
+    def oversized_in(self, start: int) -> int | None:
+        """An oversized line within the record that starts at ``start`` (just parsed), if any."""
+        hit = [n for n in self.oversized if start <= n <= self.base]
+        self.oversized.difference_update(hit)
+        return hit[0] if hit else None
+
+    def refused(self) -> int:
+        """The first line of the refused record; its other lines will be parsed again."""
         start = self.base + 1
-        again = self.taken[1:]
+        self.replay.extend(reversed(self.taken[1:]))
         self.base += 1
-        self.taken = []
+        self.taken.clear()
         self.suspicious = False
-        return start, chain(again, rest)
+        return start
+
+
+def _reader(lines: _Lines, delimiter: str) -> Iterator[list[str]]:
+    return csv.reader(iter(lines), delimiter=delimiter, strict=True)
 
 
 def _records(lines: _Lines, delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
-    """(first line, fields) per record, or (first line, problem) for a record that cannot be parsed."""
-    rest = lines.physical()
-    reader = csv.reader(lines.feed(rest), delimiter=delimiter, strict=True)
+    """(first line, fields) per record, or (first line, problem) for one that cannot be parsed."""
+    reader = _reader(lines, delimiter)
     while True:
         try:
             for record in reader:
-                oversized = lines.oversized
                 start = lines.record_done()
-                if oversized:
-                    end = lines.base
-                    hit = [n for n in oversized if start <= n <= end]
-                    if hit:
-                        oversized.difference_update(hit)
-                        yield start, f"line {hit[0]} is longer than {LINE_LIMIT} characters"
-                        continue
+                if lines.oversized and (at := lines.oversized_in(start)) is not None:
+                    yield start, f"line {at} is longer than {LINE_LIMIT} characters"
+                    continue
                 yield start, record
             return
         except csv.Error as exc:
-            start, source = lines.refused(rest)
-            yield start, _message(exc)
-            reader = csv.reader(lines.feed(source), delimiter=delimiter, strict=True)
+            yield lines.refused(), _message(exc)
+            reader = _reader(lines, delimiter)
 
 
 def read_csv(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> Iterator[Row]:
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "csv.gz" else stream
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     lines = _Lines(text)
-    records = _records(lines, part.delimiter)
     try:
-        yield from _rows(part, lines, records, columns)
+        yield from _rows(part, lines, columns)
     except DECOMPRESSION_ERRORS as exc:
         raise UnreadableFile(
             f"the compressed file is damaged or cut short after line {lines.read} ({exc}); "
@@ -141,10 +147,9 @@ def _blank(record: list[str] | str) -> bool:
     return isinstance(record, list) and (not record or (len(record) == 1 and not record[0].strip()))
 
 
-def _rows(
-    part: SourcePart, lines: _Lines, records: Iterator[tuple[int, list[str] | str]], columns: Sequence[str]
-) -> Iterator[Row]:
+def _rows(part: SourcePart, lines: _Lines, columns: Sequence[str]) -> Iterator[Row]:
     header: Sequence[str]
+    records = _records(lines, part.delimiter)
     if part.columns is not None:
         header = part.columns
         what = "the CDM entity's attribute list"
@@ -170,20 +175,35 @@ def _rows(
         exc.records = _count(records)
         raise
     width = len(header)
-    for start, record in records:
-        if isinstance(record, str):
-            yield RowError(start, record)
-            continue
-        if len(record) != width:
-            if _blank(record):
-                continue  # a blank line is not a profile
-            yield RowError(start, f"expected {width} fields, found {len(record)}")
-            continue
-        values = tuple([record[p] for p in at])
-        if lines.suspicious:
-            lines.suspicious = False
-            problem = check_values(columns, values)
-            if problem is not None:
-                yield RowError(start, problem)
-                continue
-        yield start, values
+    yield from _data_rows(part, lines, columns, at, width)
+
+
+def _data_rows(part: SourcePart, lines: _Lines, columns: Sequence[str], at: list[int], width: int) -> Iterator[Row]:
+    """The hot loop: the same as iterating ``_records``, with that generator's frame inlined."""
+    reader = _reader(lines, part.delimiter)
+    while True:
+        try:
+            for record in reader:
+                start = lines.base + 1
+                lines.base += len(lines.taken)
+                lines.taken.clear()
+                if lines.oversized and (over := lines.oversized_in(start)) is not None:
+                    yield RowError(start, f"line {over} is longer than {LINE_LIMIT} characters")
+                    continue
+                if len(record) != width:
+                    if not record or (len(record) == 1 and not record[0].strip()):
+                        continue  # a blank line is not a profile
+                    yield RowError(start, f"expected {width} fields, found {len(record)}")
+                    continue
+                values = tuple([record[p] for p in at])
+                if lines.suspicious:
+                    lines.suspicious = False
+                    problem = check_values(columns, values)
+                    if problem is not None:
+                        yield RowError(start, problem)
+                        continue
+                yield start, values
+            return
+        except csv.Error as exc:
+            yield RowError(lines.refused(), _message(exc))
+            reader = _reader(lines, part.delimiter)
