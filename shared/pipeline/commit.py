@@ -56,7 +56,7 @@ def count_outcomes(
                 HeldBackFile(
                     segment=part.segment,
                     blob=part.blob,
-                    reason="not read: the run stopped before this file was read",
+                    reason="not read: the run stopped before this file was staged (see the run's errors)",
                     rows=0,
                 )
             )

@@ -321,3 +321,22 @@ async def test_finish_and_commit_run_again_count_nothing_twice(env: LocalEnv) ->
         assert again.outcomes == report.outcomes and again.profiles_read == report.profiles_read == 31
         assert again.status is report.status
         assert store.read_bytes("snapshots/weekly/current.json") == snapshot
+
+
+async def test_a_mirror_run_with_a_damaged_file_stops_before_removing_its_contacts(env: LocalEnv) -> None:
+    env.add_connection()
+    put = env.runtime.segments.write_bytes
+    put("segments/csv/a.csv", csv_file([good(i) for i in range(5)]))
+    put("segments/csv/b.csv", csv_file([good(i) for i in range(5, 10)]))
+    env.add_export(segments=["segments/csv"], sync_mode="mirror")
+    _, first = await env.run("weekly")
+    assert first is not None and first.status is RunStatus.SUCCEEDED and len(env.simulator.members(env.target_id)) == 10
+    env.simulator.reset_log()
+    put("segments/csv/b.csv", csv_file([good(i) + ",dup@example.com" for i in range(5, 10)], HEADER + ",email"))
+
+    _, second = await env.run("weekly")
+
+    assert second is not None and second.status is RunStatus.FAILED
+    assert any("segments/csv/b.csv, line 1" in e and "mirror run cannot leave a file out" in e for e in second.errors)
+    assert env.simulator.writes() == [] and len(env.simulator.members(env.target_id)) == 10
+    assert second.outcomes.total() == second.profiles_read
