@@ -97,7 +97,57 @@ def _load_json(blob: str, read_text: Callable[[str], str]) -> Any:
         raise _Problem(f"not valid JSON ({exc.msg})", line=exc.lineno) from None
 
 
-def resolve(location: str, folder: str, names: Sequence[str]) -> str | None:
+def _folders(names: Sequence[str]) -> list[str]:
+    """Every folder that holds one of ``names``, at any depth."""
+    found: set[str] = set()
+    for name in names:
+        folder = posixpath.dirname(name)
+        while folder and folder not in found:
+            found.add(folder)
+            folder = posixpath.dirname(folder)
+    return sorted(found)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A CDM glob (``*`` within a folder, ``**`` across folders, ``?`` one character, ``\\`` = ``/``)."""
+    out, i, text = [], 0, pattern.replace("\\", "/")
+    while i < len(text):
+        if text.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif text[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif text[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(text[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def _pattern_files(pattern: dict[str, Any], folder: str, names: Sequence[str]) -> list[str] | None:
+    """Blobs a ``dataPartitionPatterns`` entry selects, or None when its root is not in the folder.
+
+    Paths are matched relative to the root, with and without a leading ``/`` (writers use both)."""
+    root_location = str(pattern.get("rootLocation") or "")
+    root = resolve(root_location, folder, _folders(names), folder_ok=True) if root_location else folder
+    if root is None:
+        return None
+    glob = pattern.get("globPattern")
+    regex = _glob(str(glob)) if glob else re.compile(str(pattern.get("regularExpression") or ".*"))
+    chosen = []
+    for name in names:
+        if not name.startswith(root + "/"):
+            continue
+        relative = name[len(root) + 1 :]
+        if regex.fullmatch(relative) or regex.fullmatch("/" + relative):
+            chosen.append(name)
+    return chosen
+
+
+def resolve(location: str, folder: str, names: Sequence[str], *, folder_ok: bool = False) -> str | None:
     """The blob of the segment folder that ``location`` names, or None.
 
     Relative locations are relative to ``folder`` (the model's) and may not climb out of it. Absolute
@@ -109,8 +159,12 @@ def resolve(location: str, folder: str, names: Sequence[str]) -> str | None:
     if not path.startswith("/"):
         candidate = posixpath.normpath(posixpath.join(folder, path))
         inside = candidate.startswith(folder.rstrip("/") + "/") if folder else not candidate.startswith("..")
+        if folder_ok and candidate == folder:
+            return candidate
         return candidate if inside and candidate in names else None
     path = posixpath.normpath(path)
+    if folder_ok and path.rstrip("/") in ("", "/"):
+        return folder
     best: str | None = None
     for name in names:
         # Compare whole path segments: "/x/vip/p.csv" matches "vip/p.csv", never "ip/p.csv".
@@ -231,11 +285,7 @@ def _parts_from_manifest(
             )
             continue
         for partition in entity.get("dataPartitions") or []:
-            arguments: dict[str, str] = {}
-            for trait in partition.get("exhibitsTraits") or []:
-                if isinstance(trait, dict) and trait.get("traitReference") == "is.partition.format.CSV":
-                    for argument in trait.get("arguments") or []:
-                        arguments[str(argument.get("name"))] = str(argument.get("value"))
+            arguments = _csv_arguments(partition)
             parts.append(
                 _partition(
                     segment,
@@ -249,4 +299,38 @@ def _parts_from_manifest(
                     has_header=arguments.get("columnHeaders", "false").lower() == "true",
                 )
             )
+        for pattern in entity.get("dataPartitionPatterns") or []:
+            arguments = _csv_arguments(pattern)
+            files = _pattern_files(pattern, folder, names)
+            if not files:
+                # A pattern that selects nothing would read as an empty entity (and, in mirror mode, as
+                # every contact removed): hold it back, naming it, instead.
+                where = "its root is not a folder of" if files is None else "it matches no file in"
+                message = (
+                    f"entity {label!r}: data partition pattern {pattern.get('name') or ''!r} selects nothing "
+                    f"({where} the segment folder {segment!r})"
+                )
+                parts.append(SourcePart(segment, manifest_blob, "cdm", problem=message))
+                continue
+            for blob in files:
+                parts.append(
+                    SourcePart(
+                        segment,
+                        blob,
+                        "cdm_csv",
+                        columns=columns,
+                        delimiter=arguments.get("delimiter", ","),
+                        has_header=arguments.get("columnHeaders", "false").lower() == "true",
+                    )
+                )
     return parts
+
+
+def _csv_arguments(partition: dict[str, Any]) -> dict[str, str]:
+    """The ``is.partition.format.CSV`` trait's arguments (delimiter, columnHeaders...)."""
+    arguments: dict[str, str] = {}
+    for trait in partition.get("exhibitsTraits") or []:
+        if isinstance(trait, dict) and trait.get("traitReference") == "is.partition.format.CSV":
+            for argument in trait.get("arguments") or []:
+                arguments[str(argument.get("name"))] = str(argument.get("value"))
+    return arguments

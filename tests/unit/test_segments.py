@@ -378,3 +378,39 @@ def test_cdm_mapped_column_missing_from_the_entity_fails_that_partition() -> Non
     with pytest.raises(UnreadableFile) as caught:
         read(b"a@example.com,x\n", "cdm_csv", ["email", "city"], columns=("email", "first_name"), has_header=False)
     assert "'city' not found; the CDM entity's attribute list has email, first_name" in str(caught.value)
+
+
+def test_cdm_data_partition_patterns_select_files_under_their_root() -> None:
+    def entity(pattern: dict[str, object]) -> dict[str, object]:
+        document = manifest("unused")
+        entry = document["entities"][0]  # type: ignore[index]
+        entry["dataPartitions"] = []
+        entry["dataPartitionPatterns"] = [{"name": "parts", **pattern}]
+        return document
+
+    files = {
+        "seg/Customer.cdm.json": DEFINITION,
+        "seg/Customer/a.csv": "",
+        "seg/Customer/sub/b.csv": "",
+        "seg/x.txt": "",
+    }
+    for pattern, expected in [
+        ({"rootLocation": "local:/Customer/", "globPattern": "*.csv"}, ["seg/Customer/a.csv"]),
+        (
+            {"rootLocation": "adls:/segments/seg/Customer", "globPattern": "/**.csv"},
+            ["seg/Customer/a.csv", "seg/Customer/sub/b.csv"],
+        ),
+        ({"rootLocation": "Customer", "regularExpression": "/sub/.+\\.csv"}, ["seg/Customer/sub/b.csv"]),
+    ]:
+        names, texts = cdm_names({**files, "seg/default.manifest.cdm.json": entity(pattern)})
+        parts = discover_parts("seg", names, texts.__getitem__)
+        assert [p.blob for p in parts] == expected, pattern
+        assert all(p.format == "cdm_csv" and p.columns == ("email", "first_name") for p in parts)
+    names, texts = cdm_names(
+        {**files, "seg/default.manifest.cdm.json": entity({"rootLocation": "Customer", "globPattern": "*.parquet"})}
+    )
+    (held,) = discover_parts("seg", names, texts.__getitem__)
+    assert held.problem == (
+        "entity 'Customer': data partition pattern 'parts' selects nothing "
+        "(it matches no file in the segment folder 'seg')"
+    )
