@@ -90,9 +90,10 @@ def _settle(context: Any, tasks: list[Any]) -> Step:
     """Wait until every task has finished, failed or not. ``task_all`` fails on the first failure while
     the others may still run; nothing may move on (finish, commit) while a sibling is still sending."""
     while pending := [task for task in tasks if not task.is_completed]:
+        # A failure only ends this wait: each task's own failure is read from the task by the caller.
         try:
             yield context.task_all(pending)
-        except Exception:  # noqa: S112 - each task's own failure is read from the task below
+        except Exception:  # noqa: S112  # nosec B112
             continue
 
 
