@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from destinations import vendor_profile, vendors
+
 from shared.activities import ACTIVITIES
 from shared.config_store import ConfigStore
 from shared.local_host import Instance, LocalDurableHost
@@ -25,25 +27,8 @@ from simulators.base import BaseSimulator
 from simulators.keyvault import KeyVaultStandIn, TestCredential
 from simulators.remote import RemoteSimulator
 
-DEFAULT_MAPPING: dict[str, dict[str, str]] = {
-    "sendgrid": {
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "city": "city",
-        "country": "country",
-    },
-    "mailchimp": {"email": "email", "first_name": "first_name", "last_name": "last_name"},
-    "brevo": {"email": "email", "first_name": "first_name", "last_name": "last_name", "phone": "phone"},
-    "omnisend": {
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "city": "city",
-        "country": "country",
-    },
-    "campaign_monitor": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city"},
-}
+# Each vendor declares its demo mapping in its own package (destinations/<vendor>/profile.py).
+DEFAULT_MAPPING: dict[str, dict[str, str]] = {v: dict(vendor_profile(v).demo_mapping) for v in vendors()}
 
 
 @dataclass
