@@ -316,10 +316,11 @@ class BrevoSimulator(BaseSimulator):
         plan = process.plan
         ending = plan.state if plan is not None else "completed"
         with self.lock:
-            applied = 0
             seen: set[str] = set()
             for n, item in enumerate(process.items):
-                if ending in ("failed", "cancelled") and (plan is None or plan.apply_first is None or n >= plan.apply_first):
+                if ending in ("failed", "cancelled") and (
+                    plan is None or plan.apply_first is None or n >= plan.apply_first
+                ):
                     break
                 email = str(item.get("email", "")).lower()
                 if "@" not in email or (plan is not None and email in plan.reject):
@@ -330,7 +331,6 @@ class BrevoSimulator(BaseSimulator):
                     continue
                 seen.add(email)
                 self._apply(process, item, email)
-                applied += 1
             process.status = ending
             if ending == "failed":
                 process.error = "The import could not be processed"
@@ -380,7 +380,9 @@ class BrevoSimulator(BaseSimulator):
                 body["info"] = {
                     "import": {
                         kind: (
-                            f"{self.url}{DOWNLOADS}imports/{process.id}/{kind}.csv" if process.reports.get(kind) else None
+                            f"{self.url}{DOWNLOADS}imports/{process.id}/{kind}.csv"
+                            if process.reports.get(kind)
+                            else None
                         )
                         for kind in REPORT_KINDS
                     }

@@ -80,7 +80,7 @@ STANDARD_TAGS = {
 
 
 def subscriber_hash(email: str) -> str:
-    """"The MD5 hash of the lowercase version of the list member's email address" (ListsPost.id)."""
+    """Mailchimp's member id: "The MD5 hash of the lowercase version of the list member's email address"."""
     return hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
 
 
@@ -367,14 +367,18 @@ class MailchimpSimulator(BaseSimulator):
             return _member_error(email, "Invalid Resource", field="status", message=f"status must be one of {STATUSES}")
         problem = self._merge_problem(item.get("merge_fields") or {}, self.merge_fields[list_id])
         if problem is not None:
-            return _member_error(email, f"Your merge fields were invalid: {problem}", field="merge_fields", message=problem)
+            return _member_error(
+                email, f"Your merge fields were invalid: {problem}", field="merge_fields", message=problem
+            )
         member = audience.get(email)
         now = time.time()
         if member is not None and member["status"] != "archived":
             if not update:
                 return _member_error(email, f"{email} is already a list member", "ERROR_CONTACT_EXISTS")
-            if member["status"] in COMPLIANCE and wanted in ("subscribed", "pending") and (
-                wanted == "subscribed" or member["status"] == "cleaned"
+            if (
+                member["status"] in COMPLIANCE
+                and wanted in ("subscribed", "pending")
+                and (wanted == "subscribed" or member["status"] == "cleaned")
             ):
                 return _member_error(
                     email,

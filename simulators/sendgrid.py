@@ -56,8 +56,6 @@ MAX_LENGTHS = {
     "postal_code": 60,
     "country": 50,
 }
-# Reserved fields of ``ContactRequest`` (contacts spec), as stored and read back.
-RESERVED_FIELDS = tuple(MAX_LENGTHS) + ("phone_number_id", "external_id", "anonymous_id", "alternate_emails")
 # The product-facing names tests use for attributes → SendGrid reserved fields (ContactRequest).
 ATTRIBUTE_FIELDS = {
     "first_name": "first_name",
@@ -320,10 +318,12 @@ class SendGridSimulator(BaseSimulator):
         self.contacts_processed += 1
 
     def _new_contact(self, email: str, now: float) -> dict[str, Any]:
-        stored = {"id": str(uuid.uuid4()), "email": email, "custom_fields": {}, "created_at": now, "updated_at": now}
+        contact_id = str(uuid.uuid4())
+        stored: dict[str, Any] = {"id": contact_id, "email": email, "custom_fields": {}}
+        stored.update(created_at=now, updated_at=now)
         self.contacts[email] = stored
-        self.by_id[stored["id"]] = email
-        self.email_of_id[stored["id"]] = email
+        self.by_id[contact_id] = email
+        self.email_of_id[contact_id] = email
         return stored
 
     async def _job(self, request: web.Request) -> web.Response:
