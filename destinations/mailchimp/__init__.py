@@ -1,10 +1,5 @@
-"""Mailchimp: ``adapter.MailchimpDestination``, ``constants`` (documented facts), ``profile``."""
+"""Mailchimp: ``adapter.MailchimpDestination``, ``constants`` (documented facts with sources), ``profile``."""
 
-from destinations.mailchimp.adapter import (  # noqa: F401 - merge_tags_for, subscriber_hash: simulators/ until h/sim
-    MailchimpDestination,
-    merge_tags_for,
-    subscriber_hash,
-)
-from destinations.mailchimp.constants import BATCH_MEMBERS  # noqa: F401 - TEMPORARY: simulators/ until h/sim
+from destinations.mailchimp.adapter import MailchimpDestination
 
 __all__ = ["MailchimpDestination"]

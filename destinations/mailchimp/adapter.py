@@ -10,18 +10,21 @@ Facts (sources in ``constants.py``):
 
 Never changing an existing member's status. Published references disagree on whether batch subscribe
 accepts a member with ``status_if_new`` and no ``status`` (the Fern SDK types carry ``status_if_new``; the
-older generated references mark ``status`` required), so the stricter reading is taken and the upsert is
-built to be safe under both:
+schema of the batch member in Mailchimp's Swagger, "Add List Members", has ``status`` and no
+``status_if_new``), so the stricter reading is taken and the upsert is built to be safe under every reading:
 1. the batch is sent with ``update_existing: false`` — "whether this batch operation will change existing
-   members' subscription status" — and every member carries ``status`` *and* ``status_if_new`` (the export's
-   status for new contacts). New members are created with that status; an existing member's status cannot
-   change. Mailchimp either updates its fields (it then comes back in ``updated_members``) or refuses it
-   with ERROR_CONTACT_EXISTS.
-2. each member refused with ERROR_CONTACT_EXISTS is updated with ``PATCH .../members/{hash}`` carrying only
-   its merge fields (status is optional there), so its data is current and its status untouched. The answer
-   carries the member's status: unsubscribed or cleaned members are reported ``suppressed``.
-The cost is one request per existing member that changed (paced to the 10 connections), instead of
-re-subscribing anyone — or a read of every member's status, which would race with an unsubscribe.
+   members' subscription status" — and every member carries ``status`` and ``status_if_new`` (the export's
+   status for new contacts). New members are created with it; an existing member cannot change: Mailchimp
+   refuses it with ERROR_CONTACT_EXISTS (or, under the lenient reading, updates its fields only).
+2. the members refused with ERROR_CONTACT_EXISTS are sent again in one batch with ``update_existing: true``
+   and no ``status`` (``status_if_new`` only): their merge fields are updated and their status is not
+   touched, since none is given. The answer carries each member's status: unsubscribed or cleaned members
+   are reported ``suppressed``.
+3. should Mailchimp refuse a member of step 2 for lacking ``status`` (the strictest reading), that member
+   is updated with ``PATCH .../members/{hash}`` carrying only its merge fields (status is optional there).
+So an existing member's status is never sent at all, and no read of statuses can race with an unsubscribe.
+The cost is one more batch call when a batch holds existing members (one request per member only in
+step 3).
 
 Per-member errors: compliance states (unsubscribed, bounced, cleaned, permanently deleted) → ``suppressed``;
 an invalid merge field or a fake address → ``rejected`` with Mailchimp's words; "signed up to a lot of lists
@@ -87,6 +90,9 @@ from destinations.mailchimp.constants import (
 )
 from shared.errors import CredentialRefused, FieldsMissing
 
+# Marks a step-2 member Mailchimp refused for lacking ``status``: it is updated by PATCH instead.
+STATUS_REQUIRED = "Mailchimp requires a status for this member"
+
 
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: the MD5 of the lower-cased address (not a security use)."""
@@ -146,8 +152,10 @@ class MailchimpDestination(Destination):
         self._tags = merge_tags_for(target.mapped_attributes)
         self._list_path = LIST.format(list_id=target.list_id)
         status = orjson.dumps(target.new_contact_status).decode()
-        self._member_tail = f',"status":{status},"status_if_new":{status}'.encode()
-        self._envelope_head = b'{"update_existing":false,"members":['
+        self._new_member_tail = f',"status":{status},"status_if_new":{status}'.encode()
+        self._existing_member_tail = f',"status_if_new":{status}'.encode()
+        self._create_head = b'{"update_existing":false,"members":['
+        self._update_head = b'{"update_existing":true,"members":['
 
     def auth_headers(self, credential: Credential) -> dict[str, str]:
         secret = credential.secret.get_secret_value()
@@ -218,7 +226,7 @@ class MailchimpDestination(Destination):
         return merge
 
     def encode_contact(self, contact: Contact) -> bytes:
-        """The member without its status (added per batch: see ``upsert``)."""
+        """The member without its status (added per call: see ``upsert``)."""
         member: dict[str, Any] = {"email_address": contact.email}
         merge = self._merge_fields(contact)
         if merge:
@@ -229,19 +237,26 @@ class MailchimpDestination(Destination):
         """Create new members, then update existing ones without their status (module docstring).
 
         Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""
-        members: list[bytes] = []
-        seen: set[str] = set()
+        first: dict[str, bytes] = {}
         for contact, body in zip(contacts, encoded, strict=True):
-            if contact.email not in seen:  # Mailchimp applies a duplicate twice: send each address once
-                seen.add(contact.email)
-                members.append(body[:-1] + self._member_tail + b"}")
-        body = self._envelope_head + b",".join(members) + b"]}"
-        answer = (await self._call("POST", self._list_path, content=body)).json()
+            # Mailchimp refuses a repeated address in one batch: send each address once.
+            first.setdefault(contact.email, body)
+        members = [body[:-1] + self._new_member_tail + b"}" for body in first.values()]
+        answer = (
+            await self._call("POST", self._list_path, content=self._create_head + b",".join(members) + b"]}")
+        ).json()
         by_email, existing = self._member_results(answer, RowOutcome.UPSERTED)
         if existing:
-            wanted = {c.email: c for c in contacts if c.email in existing}
-            patched = await asyncio.gather(*(self._update_existing(c) for c in wanted.values()))
-            by_email.update({r.email: r for r in patched})
+            updates = [first[email][:-1] + self._existing_member_tail + b"}" for email in first if email in existing]
+            body = self._update_head + b",".join(updates) + b"]}"
+            answer = (await self._call("POST", self._list_path, content=body)).json()
+            updated, _ = self._member_results(answer, RowOutcome.UPSERTED)
+            needs_status = {email for email, result in updated.items() if result.reason == STATUS_REQUIRED}
+            by_email.update({email: r for email, r in updated.items() if email not in needs_status})
+            if needs_status:
+                wanted = {c.email: c for c in contacts if c.email in needs_status}
+                patched = await asyncio.gather(*(self._update_existing(c) for c in wanted.values()))
+                by_email.update({r.email: r for r in patched})
         return BatchResult(results=self._one_per_contact(contacts, by_email))
 
     async def _update_existing(self, contact: Contact) -> RowResult:
@@ -307,6 +322,9 @@ class MailchimpDestination(Destination):
                 continue
             message = self.scrub(str(error.get("error") or error.get("field_message") or "refused by Mailchimp"))
             field = error.get("field") or None
+            if field == "status" and ok is RowOutcome.UPSERTED:
+                by_email[email] = RowResult(email, RowOutcome.FAILED, STATUS_REQUIRED)
+                continue
             if field and error.get("field_message"):
                 message = self.scrub(str(error["field_message"]))
             by_email[email] = self._refusal(email, message, str(field) if field else None)

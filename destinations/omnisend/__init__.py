@@ -1,11 +1,5 @@
-"""Omnisend: ``adapter.OmnisendDestination``, ``constants`` (documented facts), ``profile``."""
+"""Omnisend: ``adapter.OmnisendDestination``, ``constants`` (documented facts with sources), ``profile``."""
 
-from destinations.omnisend.adapter import OmnisendDestination, email_of  # noqa: F401 - email_of: simulators/ until h/sim
-from destinations.omnisend.constants import (  # noqa: F401 - TEMPORARY: read by simulators/ until h/sim lands
-    API_VERSION,
-    FIELDS,
-    UNTAG_MAX,
-)
-from destinations.omnisend.constants import BATCH_MAX_ITEMS as BATCH_ITEMS  # noqa: F401 - TEMPORARY, as above
+from destinations.omnisend.adapter import OmnisendDestination
 
 __all__ = ["OmnisendDestination"]
