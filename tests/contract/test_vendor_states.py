@@ -39,8 +39,10 @@ class JobCase:
 
     @property
     def id(self) -> str:
-        return f"{self.vendor}-{self.state}" + (f"-{self.fault}" if self.fault else "") + (
-            f"-first{self.apply_first}" if self.apply_first is not None else ""
+        return (
+            f"{self.vendor}-{self.state}"
+            + (f"-{self.fault}" if self.fault else "")
+            + (f"-first{self.apply_first}" if self.apply_first is not None else "")
         )
 
 
