@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import SecretStr
 
 from destinations import vendor_profile, vendors
-
 from shared.activities import ACTIVITIES
 from shared.config_store import ConfigStore
 from shared.local_host import Instance, LocalDurableHost
