@@ -23,8 +23,10 @@ schema of the batch member in Mailchimp's Swagger, "Add List Members", has ``sta
 3. should Mailchimp refuse a member of step 2 for lacking ``status`` (the strictest reading), that member
    is updated with ``PATCH .../members/{hash}`` carrying only its merge fields (status is optional there).
 So an existing member's status is never sent at all, and no read of statuses can race with an unsubscribe.
-The cost is one more batch call when a batch holds existing members (one request per member only in
-step 3).
+Rows exported before carry the member's id (``Contact.vendor_id``) and go straight to step 2; members
+unsubscribed or cleaned are read once per run (``load_suppressed``: ``GET .../members?status=``, changed
+since the last run) and never sent. So a row is normally sent once; only an address that already existed
+in the audience before its first export is sent twice (steps 1 and 2).
 
 Per-member errors: compliance states (unsubscribed, bounced, cleaned, permanently deleted) → ``suppressed``;
 an invalid merge field or a fake address → ``rejected`` with Mailchimp's words; "signed up to a lot of lists
@@ -52,6 +54,7 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -79,6 +82,8 @@ from destinations.mailchimp.constants import (
     LIST,
     MAX_CONCURRENCY,
     MEMBER,
+    MEMBERS,
+    MEMBERS_PAGE,
     MERGE_FIELDS,
     MERGE_TAGS,
     METADATA_URL,
@@ -121,6 +126,7 @@ class MailchimpDestination(Destination):
     vendor: ClassVar[str] = "mailchimp"
     display_name: ClassVar[str] = "Mailchimp"
     target_noun: ClassVar[str] = "audience"
+    reads_suppressions: ClassVar[bool] = True
     limits: ClassVar[VendorLimits] = VendorLimits(
         upsert_batch_items=BATCH_MEMBERS,
         remove_batch_items=REMOVE_BATCH,
@@ -233,19 +239,56 @@ class MailchimpDestination(Destination):
             member["merge_fields"] = merge
         return compact_json(member)
 
+    async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
+        """Members unsubscribed or cleaned (email → reason), 1,000 a page; with ``since`` only those changed
+        after it (``since_last_changed``): earlier ones are remembered in the export's snapshot.
+
+        Raises CredentialRefused, TargetNotFound, RetryableDestinationError."""
+        path = MEMBERS.format(list_id=self.target.list_id)
+        suppressed: dict[str, str] = {}
+        for status in sorted(SUPPRESSED_STATUSES):
+            offset = 0
+            while True:
+                params: dict[str, Any] = {
+                    "status": status,
+                    "count": MEMBERS_PAGE,
+                    "offset": offset,
+                    "fields": "members.email_address,members.status,total_items",
+                }
+                if since is not None:
+                    params["since_last_changed"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+                page = (await self._call("GET", path, params=params)).json()
+                members = page.get("members") or []
+                for member in members:
+                    email = str(member.get("email_address", "")).lower()
+                    suppressed[email] = f"{status} in Mailchimp; the status was kept and the contact is not sent"
+                offset += len(members)
+                if len(members) < MEMBERS_PAGE or offset >= int(page.get("total_items") or 0):
+                    break
+        return suppressed
+
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
-        """Create new members, then update existing ones without their status (module docstring).
+        """Create new members, update existing ones without their status (module docstring).
 
         Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""
         first: dict[str, bytes] = {}
+        known: set[str] = set()
         for contact, body in zip(contacts, encoded, strict=True):
             # Mailchimp refuses a repeated address in one batch: send each address once.
-            first.setdefault(contact.email, body)
-        members = [body[:-1] + self._new_member_tail + b"}" for body in first.values()]
-        answer = (
-            await self._call("POST", self._list_path, content=self._create_head + b",".join(members) + b"]}")
-        ).json()
-        by_email, existing = self._member_results(answer, RowOutcome.UPSERTED)
+            if contact.email not in first:
+                first[contact.email] = body
+                if contact.vendor_id:
+                    known.add(contact.email)  # exported before: the member exists
+        by_email: dict[str, RowResult] = {}
+        existing = set(known)
+        create = [body[:-1] + self._new_member_tail + b"}" for email, body in first.items() if email not in known]
+        if create:
+            answer = (
+                await self._call("POST", self._list_path, content=self._create_head + b",".join(create) + b"]}")
+            ).json()
+            created, refused_as_existing = self._member_results(answer, RowOutcome.UPSERTED)
+            by_email.update(created)
+            existing |= refused_as_existing
         if existing:
             updates = [first[email][:-1] + self._existing_member_tail + b"}" for email in first if email in existing]
             body = self._update_head + b",".join(updates) + b"]}"

@@ -12,6 +12,8 @@ API = "/3.0"
 PING = API + "/ping"  # cheapest key check (§1.5)
 LIST = API + "/lists/{list_id}"  # GET: list check; POST: batch subscribe (§1.1, §1.5)
 MERGE_FIELDS = API + "/lists/{list_id}/merge-fields"  # GET ?count=1000 (lists_api.py)
+MEMBERS = API + "/lists/{list_id}/members"  # GET ?status=&count=&offset=&since_last_changed= (lists_api.py)
+MEMBERS_PAGE = 1000  # ``count`` maximum of list endpoints ("up to 1000", API conventions)
 MEMBER = API + "/lists/{list_id}/members/{subscriber_hash}"  # PATCH update, DELETE archive (§1.2)
 DELETE_PERMANENT = MEMBER + "/actions/delete-permanent"  # POST (§1.2)
 BATCH_MEMBERS = 500  # "Up to 500 members may be added or updated with each API call" (§1.1)

@@ -51,11 +51,13 @@ def make(sim, client, audience, *, attributes=("first_name", "last_name"), kind=
 
 
 async def test_new_members_get_a_status_existing_ones_never_do(sim, client) -> None:
-    """Pinned bodies of the two-step upsert (adapter docstring): new members are created with ``status`` and
-    ``status_if_new`` under ``update_existing: false``; members that already exist are then sent again with
-    ``update_existing: true`` and *no* ``status``, so an unsubscribed member stays unsubscribed."""
+    """Pinned bodies of the upsert (adapter docstring): members unsubscribed in Mailchimp are read back and
+    never sent; new members are created with ``status`` and ``status_if_new`` under ``update_existing:
+    false``; members that already exist — known from an earlier export (vendor id) or refused as existing —
+    are sent with ``update_existing: true`` and *no* ``status``."""
     audience = sim.create_target()
     sim.add_member("old@example.com", audience, {"FNAME": "Before"})
+    sim.add_member("known@example.com", audience, {"FNAME": "Before"})
     sim.suppress("gone@example.com", audience)
     dest = make(sim, client, audience, attributes=("first_name", "address", "city", "state", "postal_code", "phone"))
     address = {"address": "1 Main St", "city": "Lisbon", "state": "LX", "postal_code": "1000"}
@@ -63,6 +65,7 @@ async def test_new_members_get_a_status_existing_ones_never_do(sim, client) -> N
         Contact("ada@example.com", {"first_name": "Ada", "phone": "+351912345678", **address}),
         Contact("old@example.com", {"first_name": "After"}),
         Contact("gone@example.com", {"first_name": "Gone"}),
+        Contact("known@example.com", {"first_name": "Known"}, vendor_id=hashlib.md5(b"known@example.com").hexdigest()),
     ]
     outcomes = await upsert_all(dest, contacts)
     posts = [r for r in sim.requests if r.method == "POST"]
@@ -90,27 +93,22 @@ async def test_new_members_get_a_status_existing_ones_never_do(sim, client) -> N
                 "status": "subscribed",
                 "status_if_new": "subscribed",
             },
-            {
-                "email_address": "gone@example.com",
-                "merge_fields": {"FNAME": "Gone"},
-                "status": "subscribed",
-                "status_if_new": "subscribed",
-            },
         ],
     }
     assert posts[1].json() == {
         "update_existing": True,
         "members": [
             {"email_address": "old@example.com", "merge_fields": {"FNAME": "After"}, "status_if_new": "subscribed"},
-            {"email_address": "gone@example.com", "merge_fields": {"FNAME": "Gone"}, "status_if_new": "subscribed"},
+            {"email_address": "known@example.com", "merge_fields": {"FNAME": "Known"}, "status_if_new": "subscribed"},
         ],
     }
     assert outcomes["ada@example.com"] == (RowOutcome.UPSERTED, "")
     assert outcomes["old@example.com"] == (RowOutcome.UPSERTED, "")
+    assert outcomes["known@example.com"] == (RowOutcome.UPSERTED, "")
     assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
-    assert sim.subscription_status("old@example.com", audience) == "subscribed"
     assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
     assert sim.members(audience)["old@example.com"]["FNAME"] == "After"
+    assert sim.members(audience)["known@example.com"]["FNAME"] == "Known"
 
 
 async def test_oauth_token_finds_the_data_centre_through_metadata(sim, client) -> None:
@@ -149,7 +147,10 @@ async def test_missing_merge_field_names_tag_and_audience(sim, client) -> None:
 async def test_existing_unsubscribed_member_keeps_status_and_is_suppressed(sim, client) -> None:
     audience = sim.create_target()
     sim.suppress("gone@example.com", audience)
-    outcomes = await upsert_all(make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})])
+    # Not read back first: the batch answer itself must report the member suppressed, status untouched.
+    outcomes = await upsert_all(
+        make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})], read_suppressions=False
+    )
     assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
     assert "unsubscribed" in outcomes["gone@example.com"][1]
     assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
