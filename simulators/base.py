@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -604,7 +604,7 @@ class BaseSimulator:
         self._loop = None
         self._thread = None
 
-    def __enter__(self) -> BaseSimulator:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
