@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -418,6 +418,15 @@ class BaseSimulator:
             times = max(1, min(times, MAX_FAULT_TIMES))
             self.faults.append(Fault(kind, times, path_contains, method, headers or {}, body, hang_seconds))
 
+    def fault(self, profile: str, **options: Any) -> None:
+        """``sim.scenario.fault`` as a method of its own, so a simulator in another process
+        (``RemoteSimulator``) can be switched with the same call."""
+        self.scenario.fault(profile, **options)
+
+    def next_job(self, state: str, **options: Any) -> None:
+        """``sim.scenario.next_job`` as a method of its own (see ``fault``)."""
+        self.scenario.next_job(state, **options)
+
     def writes(self) -> list[RecordedRequest]:
         """Requests that could change vendor state (for dry-run assertions)."""
         with self.lock:
@@ -604,7 +613,7 @@ class BaseSimulator:
         self._loop = None
         self._thread = None
 
-    def __enter__(self) -> BaseSimulator:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

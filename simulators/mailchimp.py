@@ -320,7 +320,7 @@ class MailchimpSimulator(BaseSimulator):
         if len(members) > BATCH_MEMBERS:
             return _problem(400, "Invalid Resource", f"Up to {BATCH_MEMBERS} members may be added or updated per call")
         update_existing = bool(body.get("update_existing"))
-        skip_duplicates = request.query.get("skip_duplicate_check") == "true"
+        skip_duplicates = request.query.get("skip_duplicate_check", "").lower() == "true"
         new: list[dict[str, Any]] = []
         updated: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []

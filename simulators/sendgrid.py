@@ -198,7 +198,8 @@ class SendGridSimulator(BaseSimulator):
         with self.lock:
             members = self.lists.get(list_id)
             if members is None:
-                return _error("list not found", 404)
+                # This 404 is "an array of Error" in the lists spec (GetMarketingList), unlike the others.
+                return _json([{"message": "list not found", "field": "id"}], 404)
             body: dict[str, Any] = {
                 "id": list_id,
                 "name": self.list_names.get(list_id, f"list {list_id}"),
