@@ -118,7 +118,7 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class VendorLimits:
-    """The vendor's documented limits (``docs/vendors.md``), which the pipeline and simulators share.
+    """The vendor's documented limits (each vendor's ``constants.py`` gives the sources), which the pipeline enforces.
 
     ``rate_limits`` maps a bucket name (see ``Destination.rate_bucket``) to every limit of that bucket.
     ``max_concurrency`` is the number of requests in flight per account, ``None`` when undocumented.

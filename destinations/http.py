@@ -185,6 +185,22 @@ class VendorHttp:
             status=status,
         )
 
+    def json(self, response: httpx.Response, *keys: str) -> Any:
+        """The answer's JSON (``keys``: the value under them). An answer that cannot be read — not JSON, cut
+        short, without the documented member — raises VendorUnavailable: it is retried, never guessed at."""
+        try:
+            value = response.json()
+            for key in keys:
+                value = value[key]
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            what = f" (no {'.'.join(keys)})" if keys else ""
+            raise VendorUnavailable(
+                f"{self.display_name} sent an answer that could not be read{what} (HTTP {response.status_code})",
+                vendor=self.vendor,
+                status=response.status_code,
+            ) from exc
+        return value
+
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send and raise on any non-success (see ``check``)."""
         response = await self.send(method, path, **kwargs)

@@ -143,7 +143,7 @@ class BrevoDestination(Destination):
 
     async def _load_types(self) -> dict[str, str]:
         if self._types is None:
-            body = (await self.http.call("GET", ATTRIBUTES)).json()
+            body = self.http.json(await self.http.call("GET", ATTRIBUTES))
             known = {str(a.get("name", "")).upper(): str(a.get("type", "text")) for a in body.get("attributes", [])}
             missing = sorted({name for name in self._attributes.values() if name not in known})
             if missing:
@@ -173,7 +173,7 @@ class BrevoDestination(Destination):
         if since is not None:
             params["modifiedSince"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         while True:
-            page = (await self.http.call("GET", CONTACTS, params={**params, "offset": offset})).json()
+            page = self.http.json(await self.http.call("GET", CONTACTS, params={**params, "offset": offset}))
             contacts = page.get("contacts", [])
             for contact in contacts:
                 if contact.get("emailBlacklisted"):
@@ -219,7 +219,7 @@ class BrevoDestination(Destination):
         if not chosen:
             return BatchResult(results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, "not sent"))
         response = await self.http.call("POST", IMPORT, content=self._envelope_head + b",".join(chosen) + b"]}")
-        return BatchResult(job={"process_id": response.json()["processId"], "verdicts": verdicts})
+        return BatchResult(job={"process_id": self.http.json(response, "processId"), "verdicts": verdicts})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""

@@ -1,6 +1,7 @@
 """Brevo's documented constants, each with its source.
 
-Sources: ``docs/vendors.md`` §3 (copied from ../shared/docs/vendors.md), the official spec
+Sources: the vendor research ``vendors.md`` §3 (../shared/docs/vendors.md, kept outside the repo; each of its
+facts cites the vendor's page, spec or SDK file), the official spec
 ``vendor_specs/brevo/swagger_definition_v3.yml`` and https://developers.brevo.com/reference/get-process.
 """
 

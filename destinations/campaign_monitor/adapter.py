@@ -131,7 +131,7 @@ class CampaignMonitorDestination(Destination):
         """Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
         await self._call("GET", SYSTEM_DATE)
         await self._call("GET", LIST.format(list_id=self.target.list_id))
-        fields = (await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id))).json()
+        fields = self.http.json(await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id)))
         known = {field_key(str(f.get("Key", ""))).lower() for f in fields}
         missing = sorted(name for name in self._custom if field_key(name).lower() not in known)
         if missing:
@@ -174,10 +174,7 @@ class CampaignMonitorDestination(Destination):
         response = await self.http.send("POST", path, content=self._envelope_head + b",".join(chosen) + b"]}")
         if not (response.status_code == 400 and _code(response) == PARTIAL_IMPORT):
             self._check(response)
-        try:
-            answer = response.json() if response.content else {}
-        except ValueError:
-            answer = {}
+        answer = self.http.json(response)
         summary: Mapping[str, Any] = (answer.get("ResultData") or answer) if isinstance(answer, dict) else {}
         failures = 0
         for failure in summary.get("FailureDetails") or []:

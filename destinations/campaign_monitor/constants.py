@@ -1,8 +1,9 @@
 """Campaign Monitor's documented constants (createsend API v3.3), each with its source.
 
-Sources: ``docs/vendors.md`` §5 (copied from ../shared/docs/vendors.md): the official SDK
-``campaignmonitor/createsend-python`` v9.1.4 and its test fixtures, the official error tables seen through a
-third-party transcription (UNCONFIRMED verbatim).
+Sources: the vendor research ``vendors.md`` §5 (../shared/docs/vendors.md, kept outside the repo; each of its
+facts cites the vendor's page, spec or SDK file): the official SDK ``campaignmonitor/createsend-python``
+v9.1.4 and its test fixtures, the official error tables seen through a third-party transcription (UNCONFIRMED
+verbatim).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class MailchimpDestination(Destination):
         url = f"{self._override}/oauth2/metadata" if self._override else METADATA_URL
         response = await self.http.send("GET", url)
         self.http.check(response, "the OAuth metadata")
-        self._base = str(response.json()["api_endpoint"]).rstrip("/")
+        self._base = str(self.http.json(response, "api_endpoint")).rstrip("/")
         return self._base
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -202,7 +202,7 @@ class MailchimpDestination(Destination):
         await self._call("GET", PING)
         await self._call("GET", self._list_path, params={"fields": "id,name"})
         path = MERGE_FIELDS.format(list_id=self.target.list_id)
-        body = (await self._call("GET", path, params={"count": 1000})).json()
+        body = self.http.json(await self._call("GET", path, params={"count": 1000}))
         existing = {str(f.get("tag")) for f in body.get("merge_fields", [])}
         missing = sorted({tag for tag in self._tags.values() if tag not in existing})
         if missing:
@@ -257,7 +257,7 @@ class MailchimpDestination(Destination):
                 }
                 if since is not None:
                     params["since_last_changed"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-                page = (await self._call("GET", path, params=params)).json()
+                page = self.http.json(await self._call("GET", path, params=params))
                 members = page.get("members") or []
                 for member in members:
                     email = str(member.get("email_address", "")).lower()
@@ -283,16 +283,15 @@ class MailchimpDestination(Destination):
         existing = set(known)
         create = [body[:-1] + self._new_member_tail + b"}" for email, body in first.items() if email not in known]
         if create:
-            answer = (
-                await self._call("POST", self._list_path, content=self._create_head + b",".join(create) + b"]}")
-            ).json()
+            body = self._create_head + b",".join(create) + b"]}"
+            answer = self.http.json(await self._call("POST", self._list_path, content=body))
             created, refused_as_existing = self._member_results(answer, RowOutcome.UPSERTED)
             by_email.update(created)
             existing |= refused_as_existing
         if existing:
             updates = [first[email][:-1] + self._existing_member_tail + b"}" for email in first if email in existing]
             body = self._update_head + b",".join(updates) + b"]}"
-            answer = (await self._call("POST", self._list_path, content=body)).json()
+            answer = self.http.json(await self._call("POST", self._list_path, content=body))
             updated, _ = self._member_results(answer, RowOutcome.UPSERTED)
             needs_status = {email for email, result in updated.items() if result.reason == STATUS_REQUIRED}
             by_email.update({email: r for email, r in updated.items() if email not in needs_status})
@@ -315,7 +314,7 @@ class MailchimpDestination(Destination):
                 contact.email, RowOutcome.FAILED, f"Mailchimp could not update the existing member: {detail}"
             )
         self.http.check(response)
-        member = response.json()
+        member = self.http.json(response)
         status = str(member.get("status", ""))
         if status in SUPPRESSED_STATUSES:
             return RowResult(
@@ -390,7 +389,7 @@ class MailchimpDestination(Destination):
         if policy is RemovalPolicy.UNSUBSCRIBE:
             members = b",".join(orjson.dumps({"email_address": c.email, "status": "unsubscribed"}) for c in contacts)
             body = b'{"update_existing":true,"members":[' + members + b"]}"
-            answer = (await self._call("POST", self._list_path, content=body)).json()
+            answer = self.http.json(await self._call("POST", self._list_path, content=body))
             results, _ = self._member_results(answer, RowOutcome.REMOVED)
             # "not a member" is already the state we want
             return BatchResult(

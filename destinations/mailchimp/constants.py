@@ -1,8 +1,9 @@
 """Mailchimp's documented constants (Marketing API 3.0), each with its source.
 
-Sources: ``docs/vendors.md`` §1 (copied from ../shared/docs/vendors.md): the official SDK
-``mailchimp/mailchimp-marketing-python`` (lists_api.py), the Fern TypeScript SDK types
-(``mailchimp/mailchimp-marketing-typescript-sdk``) and mailchimp.com/developer pages.
+Sources: the vendor research ``vendors.md`` §1 (../shared/docs/vendors.md, kept outside the repo; each of its
+facts cites the vendor's page, spec or SDK file): the official SDK ``mailchimp/mailchimp-marketing-python``
+(lists_api.py), the Fern TypeScript SDK types (``mailchimp/mailchimp-marketing-typescript-sdk``) and
+mailchimp.com/developer pages.
 """
 
 from __future__ import annotations

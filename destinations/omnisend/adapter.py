@@ -143,7 +143,7 @@ class OmnisendDestination(Destination):
         suppressed: dict[str, str] = {}
         params: dict[str, Any] = {"status": "unsubscribed", "limit": CONTACTS_PAGE}
         while True:
-            page = (await self.http.call("GET", CONTACTS, params=params)).json()
+            page = self.http.json(await self.http.call("GET", CONTACTS, params=params))
             for contact in page.get("contacts", []):
                 suppressed[email_of(contact)] = "unsubscribed in Omnisend; the status was kept"
             paging = page.get("paging") or {}
@@ -179,7 +179,7 @@ class OmnisendDestination(Destination):
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, RequestRejected, RetryableDestinationError."""
         response = await self.http.call("POST", BATCHES, content=self._envelope_head + b",".join(encoded) + b"]}")
-        return BatchResult(job={"batch_id": response.json()["batchID"], "verdicts": {}})
+        return BatchResult(job={"batch_id": self.http.json(response, "batchID"), "verdicts": {}})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""

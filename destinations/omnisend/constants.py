@@ -1,8 +1,9 @@
 """Omnisend's documented constants (API version 2026-03-15), each with its source.
 
-Sources: ``docs/vendors.md`` §4 (copied from ../shared/docs/vendors.md) and the specs
-``vendor_specs/omnisend/omnisend-{contacts,batches}-api-2026-03-15.json`` (harvested from Omnisend's
-registry by a third party, see vendor_specs/SOURCES.md).
+Sources: the vendor research ``vendors.md`` §4 (../shared/docs/vendors.md, kept outside the repo; each of its
+facts cites the vendor's page, spec or SDK file) and the specs
+``vendor_specs/omnisend/omnisend-{contacts,batches}-api-2026-03-15.json`` (harvested from Omnisend's registry
+by a third party, see vendor_specs/SOURCES.md).
 """
 
 from __future__ import annotations

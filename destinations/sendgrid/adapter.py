@@ -145,7 +145,7 @@ class SendGridDestination(Destination):
     async def _load_fields(self) -> None:
         if self._field_ids is not None:
             return
-        body = (await self.http.call("GET", FIELD_DEFINITIONS)).json()
+        body = self.http.json(await self.http.call("GET", FIELD_DEFINITIONS))
         known = {f["name"]: f["id"] for f in body.get("custom_fields", [])}
         missing = [name for name in self._custom if name not in known]
         if missing:
@@ -168,7 +168,7 @@ class SendGridDestination(Destination):
             window = {"start_time": int(since.timestamp())} if since is not None else {}
             while True:
                 params = {"limit": SUPPRESSION_PAGE, "offset": offset, **window}
-                page = (await self.http.call("GET", path, params=params)).json()
+                page = self.http.json(await self.http.call("GET", path, params=params))
                 for entry in page:
                     suppressed.setdefault(str(entry.get("email", "")).lower(), reason)
                 if len(page) < SUPPRESSION_PAGE:
@@ -227,7 +227,7 @@ class SendGridDestination(Destination):
                     send_idx = [i for k, i in enumerate(send_idx) if k not in refused]
                     continue
             self.http.check(response)
-            return BatchResult(job={"job_id": response.json()["job_id"], "verdicts": verdicts})
+            return BatchResult(job={"job_id": self.http.json(response, "job_id"), "verdicts": verdicts})
         if send_idx:
             raise RequestRejected(
                 "SendGrid refused the batch twice naming different contacts", vendor=self.vendor, status=400
@@ -292,7 +292,7 @@ class SendGridDestination(Destination):
         if response.status_code == 404:
             return {}  # "404 when no contacts are found": nothing to remove
         self.http.check(response, "the contacts searched")
-        found = response.json().get("result", {})
+        found = self.http.json(response).get("result", {})
         return {email: entry["contact"]["id"] for email, entry in found.items() if "contact" in entry}
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:

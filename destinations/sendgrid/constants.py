@@ -1,7 +1,8 @@
 """SendGrid's documented constants, each with its source.
 
-Sources: ``docs/vendors.md`` §2 (research notes, copied from ../shared/docs/vendors.md) and the official
-spec twilio/sendgrid-oai ``spec/yaml/tsg_mc_contacts_v3.yaml`` (copied to ``vendor_specs/sendgrid``).
+Sources: the vendor research ``vendors.md`` §2 (../shared/docs/vendors.md, kept outside the repo; each of its
+facts cites the vendor's page, spec or SDK file) and the official spec twilio/sendgrid-oai
+``spec/yaml/tsg_mc_contacts_v3.yaml`` (copied to ``vendor_specs/sendgrid``).
 """
 
 from __future__ import annotations

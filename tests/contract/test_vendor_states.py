@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from destinations.base import Contact, RowOutcome
+from shared.errors import VendorUnavailable
+from shared.pipeline.pacing import RetryPolicy, with_retries
 from simulators import simulator_class
 from simulators.base import BaseSimulator
 from tests.contract.vendor_cases import adapter, upsert_all
@@ -255,3 +257,28 @@ async def test_campaign_monitor_failure_codes(state: str, outcome: RowOutcome, f
     assert outcomes["fine@example.com"] == (U, "")
     assert set(sim.members(target)) == {"fine@example.com"}
     assert sim.subscription_status("someone@example.com", target) != "Active"
+
+
+UPSERT_CALL = {
+    "sendgrid": ("PUT", "/v3/marketing/contacts"),
+    "brevo": ("POST", "/v3/contacts/import"),
+    "omnisend": ("POST", "/api/batches"),
+    "mailchimp": ("POST", "/3.0/lists/"),
+    "campaign_monitor": ("POST", "/import.json"),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(UPSERT_CALL))
+async def test_an_answer_cut_in_half_is_retried_never_guessed(vendor: str, make_sim, client) -> None:
+    sim = make_sim(vendor)
+    target = sim.create_target()
+    dest = adapter(vendor, sim, client, target)
+    method, path = UPSERT_CALL[vendor]
+    sim.scenario.fault("malformed_json", times=1, path_contains=path, method=method)
+    outcomes = await with_retries(lambda: upsert_all(dest, CONTACTS), RetryPolicy(3, base=0.01))
+    assert all(outcomes[e] == (U, "") for e in EMAILS)
+    assert set(sim.members(target)) == set(EMAILS)
+    sim.scenario.fault("malformed_json", times=10, path_contains=path, method=method)
+    encoded = [dest.encode_contact(c) for c in CONTACTS]
+    with pytest.raises(VendorUnavailable, match="could not be read"):
+        await with_retries(lambda: dest.upsert(CONTACTS, encoded), RetryPolicy(2, base=0.01))
