@@ -356,6 +356,10 @@ class BaseSimulator:
         """Routes that take no API credential (OAuth endpoints, signed download links)."""
         return False
 
+    def credential_problem(self, request: web.Request) -> web.StreamResponse | None:
+        """A refusal of a credential that authenticated but cannot be used now (an expired OAuth token)."""
+        return None
+
     # ---- test-facing state API (each simulator implements these) ------------------------------
 
     def create_target(self, target_id: str | None = None) -> str:
@@ -522,8 +526,11 @@ class BaseSimulator:
             answered = await self._answer_fault(fault, request, handler)
             if answered is not None:
                 return answered
-        if not self.is_public(request) and not self.authenticate(request):
-            return self.unauthorized_response()
+        if not self.is_public(request):
+            if not self.authenticate(request):
+                return self.unauthorized_response()
+            if (unusable := self.credential_problem(request)) is not None:
+                return unusable
         if over_concurrency:
             with self.lock:
                 self.rate_limited_count += 1

@@ -117,9 +117,11 @@ class CampaignMonitorSimulator(BaseSimulator):
             return user == self.api_key
         return False
 
-    async def _expired(self, request: web.Request) -> bool:
+    def credential_problem(self, request: web.Request) -> web.StreamResponse | None:
         header = request.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and self.oauth_tokens.get(header[7:], 0.0) <= time.time()
+        if header.startswith("Bearer ") and self.oauth_tokens.get(header[7:], 0.0) <= time.time():
+            return _error(401, 121, "Expired OAuth Token")
+        return None
 
     def unauthorized_response(self) -> web.StreamResponse:
         return _error(401, 100, "Invalid API Key")
@@ -190,22 +192,13 @@ class CampaignMonitorSimulator(BaseSimulator):
 
     # ---- API -----------------------------------------------------------------------------------
 
-    async def _check_token(self, request: web.Request) -> web.Response | None:
-        if await self._expired(request):
-            return _error(401, 121, "Expired OAuth Token")
-        return None
-
     async def _system_date(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         return _json({"SystemDate": _date(time.time())})
 
     def _subscribers(self, request: web.Request) -> dict[str, dict[str, Any]] | None:
         return self.lists.get(request.match_info["list_id"])
 
     async def _list(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         with self.lock:
             if self._subscribers(request) is None:
                 return _error(400, 101, "Invalid ListID")
@@ -252,8 +245,6 @@ class CampaignMonitorSimulator(BaseSimulator):
         }
 
     async def _subscriber_details(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         email = request.query.get("email", "").lower()
         with self.lock:
             subscribers = self._subscribers(request)
@@ -265,8 +256,6 @@ class CampaignMonitorSimulator(BaseSimulator):
             return _json(self._details(subscriber))
 
     async def _subscribers_in_state(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         state = LIST_STATES[request.path.rsplit("/", 1)[1].removesuffix(".json")]
         page = max(1, int(request.query.get("page", "1")))
         size = min(PAGE_SIZE_MAX, max(10, int(request.query.get("pagesize", str(PAGE_SIZE_MAX)))))
@@ -290,8 +279,6 @@ class CampaignMonitorSimulator(BaseSimulator):
         )
 
     async def _import(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         body = orjson.loads(await request.read())
         items = body.get("Subscribers") or []
         if not items:
@@ -363,8 +350,6 @@ class CampaignMonitorSimulator(BaseSimulator):
         return None
 
     async def _delete(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         email = request.query.get("email", "").lower()
         with self.lock:
             subscribers = self._subscribers(request)
@@ -377,8 +362,6 @@ class CampaignMonitorSimulator(BaseSimulator):
         return web.Response(status=200)
 
     async def _unsubscribe(self, request: web.Request) -> web.Response:
-        if (expired := await self._check_token(request)) is not None:
-            return expired
         email = str(orjson.loads(await request.read()).get("EmailAddress", "")).lower()
         with self.lock:
             subscribers = self._subscribers(request)

@@ -132,3 +132,13 @@ def test_a_reset_after_apply_leaves_the_outcome_unknown_to_the_client() -> None:
                 auth=(sim.api_key, "x"),
             )
         assert set(sim.members(list_id)) == {"kept@example.com"}
+
+
+def test_switches_refuse_what_the_vendor_does_not_have() -> None:
+    sendgrid = simulator_class("sendgrid")()
+    with pytest.raises(ValueError, match="pending, completed, errored, failed"):
+        sendgrid.scenario.next_job("in_process")
+    with pytest.raises(ValueError, match="unknown fault profile"):
+        sendgrid.scenario.fault("earthquake")
+    with pytest.raises(ValueError, match="no error file"):
+        simulator_class("omnisend")().scenario.fault("error_file_unavailable")
