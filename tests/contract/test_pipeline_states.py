@@ -86,3 +86,17 @@ async def test_a_vanished_job_fails_its_rows_and_the_next_run_resends_them(azuri
         assert again is not None and again.status is RunStatus.SUCCEEDED, again.errors
         assert sorted(env.simulator.upserted_emails()) == sorted(sample.expected)
         assert set(env.simulator.members(env.target_id)) == set(sample.expected)
+
+
+async def test_a_credential_refused_during_apply_names_the_connection_and_the_fix(azurite: str) -> None:
+    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.05}, settings=SETTINGS) as env:
+        env.add_connection(display_name="Newsletter account")
+        seed_sample(env.runtime.segments, 50)
+        env.add_export()
+        # Pre-flight passes; the key is revoked before the upsert.
+        env.simulator.inject(401, path_contains="/v3/marketing/contacts", method="PUT", times=20)
+        instance, report = await env.run("weekly")
+        errors = " ".join(report.errors if report is not None else [str(instance.error)])
+        assert "Newsletter account (main)" in errors, errors
+        assert "update the credential of connection" in errors
+        assert env.simulator.api_key not in errors
