@@ -4,6 +4,10 @@ Batches are cut deterministically from the diff files (by the adapter's item and
 retried or replayed activity finds the same batches and skips those its checkpoint shows as done —
 a vendor upsert repeated is harmless, a profile skipped would not be. Asynchronous jobs are only
 *submitted* here; ``poll_jobs`` checks them later, between durable timers, never by sleeping.
+
+Rows the vendor suppresses are withheld from each batch (``shared.pipeline.suppressions``) and recorded
+with the batch (or its job), so the vendor is only asked about rows it was sent. Every reason stored in a
+checkpoint is vendor text scrubbed of the credential: the rejected-rows file is built from it.
 """
 
 from __future__ import annotations
