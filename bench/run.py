@@ -67,8 +67,6 @@ def average_contact_bytes(vendor: str) -> int:
     cls = destination_class(vendor)
     attributes = tuple(a for a in DEFAULT_MAPPING[vendor] if a != "email")
     adapter: Any = cls(client=None, credential=Credential(secret=_secret()), target=Target("1", attributes))  # type: ignore[arg-type]
-    if hasattr(adapter, "_field_ids"):
-        adapter._field_ids = {}
     values = {
         "first_name": "Ada",
         "last_name": "Lovelace",
