@@ -20,8 +20,10 @@ schema of the batch member in Mailchimp's Swagger, "Add List Members", has ``sta
    and no ``status`` (``status_if_new`` only): their merge fields are updated and their status is not
    touched, since none is given. The answer carries each member's status: unsubscribed or cleaned members
    are reported ``suppressed``.
-3. should Mailchimp refuse a member of step 2 for lacking ``status`` (the strictest reading), that member
-   is updated with ``PATCH .../members/{hash}`` carrying only its merge fields (status is optional there).
+3. should Mailchimp refuse a member of step 2 for lacking ``status``: if step 1 had just said it exists (the
+   strictest reading), it is updated with ``PATCH .../members/{hash}`` carrying only its merge fields (status
+   is optional there); if it was only known from an earlier export, it was deleted since, and is created
+   again by step 1.
 So an existing member's status is never sent at all, and no read of statuses can race with an unsubscribe.
 Rows exported before carry the member's id (``Contact.vendor_id``) and go straight to step 2; members
 unsubscribed or cleaned are read once per run (``load_suppressed``: ``GET .../members?status=``, changed
@@ -280,26 +282,44 @@ class MailchimpDestination(Destination):
                 if contact.vendor_id:
                     known.add(contact.email)  # exported before: the member exists
         by_email: dict[str, RowResult] = {}
-        existing = set(known)
-        create = [body[:-1] + self._new_member_tail + b"}" for email, body in first.items() if email not in known]
-        if create:
-            body = self._create_head + b",".join(create) + b"]}"
-            answer = self.http.json(await self._call("POST", self._list_path, content=body))
-            created, refused_as_existing = self._member_results(answer, RowOutcome.UPSERTED)
-            by_email.update(created)
-            existing |= refused_as_existing
-        if existing:
-            updates = [first[email][:-1] + self._existing_member_tail + b"}" for email in first if email in existing]
-            body = self._update_head + b",".join(updates) + b"]}"
-            answer = self.http.json(await self._call("POST", self._list_path, content=body))
-            updated, _ = self._member_results(answer, RowOutcome.UPSERTED)
-            needs_status = {email for email, result in updated.items() if result.reason == STATUS_REQUIRED}
-            by_email.update({email: r for email, r in updated.items() if email not in needs_status})
-            if needs_status:
-                wanted = {c.email: c for c in contacts if c.email in needs_status}
-                patched = await asyncio.gather(*(self._update_existing(c) for c in wanted.values()))
-                by_email.update({r.email: r for r in patched})
+        refused_as_existing = await self._create([e for e in first if e not in known], first, by_email)
+        if not (known or refused_as_existing):
+            return BatchResult(results=self._one_per_contact(contacts, by_email))
+        updates = [
+            first[email][:-1] + self._existing_member_tail + b"}"
+            for email in first
+            if email in known | refused_as_existing
+        ]
+        answer = self.http.json(
+            await self._call("POST", self._list_path, content=self._update_head + b",".join(updates) + b"]}")
+        )
+        updated, _ = self._member_results(answer, RowOutcome.UPSERTED)
+        needs_status = {email for email, result in updated.items() if result.reason == STATUS_REQUIRED}
+        by_email.update({email: r for email, r in updated.items() if email not in needs_status})
+        # Refused for lacking a status: a member known from an earlier export may have been deleted since (it
+        # is created again, with the export's status); one Mailchimp just said exists is updated by PATCH.
+        gone = sorted(needs_status - refused_as_existing)
+        to_patch = (needs_status & refused_as_existing) | await self._create(gone, first, by_email)
+        if to_patch:
+            wanted = {c.email: c for c in contacts if c.email in to_patch}
+            patched = await asyncio.gather(*(self._update_existing(c) for c in wanted.values()))
+            by_email.update({r.email: r for r in patched})
         return BatchResult(results=self._one_per_contact(contacts, by_email))
+
+    async def _create(
+        self, emails: Sequence[str], members: Mapping[str, bytes], into: dict[str, RowResult]
+    ) -> set[str]:
+        """Step 1 for ``emails``: create them with the export's status, without touching existing members.
+        Verdicts go ``into``; returns the emails Mailchimp refused because they already exist."""
+        if not emails:
+            return set()
+        create = [members[email][:-1] + self._new_member_tail + b"}" for email in emails]
+        answer = self.http.json(
+            await self._call("POST", self._list_path, content=self._create_head + b",".join(create) + b"]}")
+        )
+        created, existing = self._member_results(answer, RowOutcome.UPSERTED)
+        into.update(created)
+        return existing
 
     async def _update_existing(self, contact: Contact) -> RowResult:
         """PATCH an existing member's merge fields only; its status is never sent."""

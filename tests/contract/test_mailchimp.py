@@ -236,3 +236,18 @@ async def test_removing_a_non_member_is_idempotent(sim, client) -> None:
     batch = await make(sim, client, audience).remove([Contact("never@example.com")])
     assert batch.results is not None and [r.outcome for r in batch.results] == [RowOutcome.REMOVED]
     assert sim.requests[-1].status == 404 and sim.subscription_status("never@example.com", audience) is None
+
+
+async def test_a_member_exported_before_but_deleted_since_is_created_again(sim, client) -> None:
+    """Known from an earlier export (vendor id), absent now: the status-free update is refused for lacking a
+    status, and the member is created again with the export's status — not left failing run after run."""
+    audience = sim.create_target()
+    member_id = hashlib.md5(b"back@example.com").hexdigest()
+    outcomes = await upsert_all(
+        make(sim, client, audience), [Contact("back@example.com", {"first_name": "Back"}, vendor_id=member_id)]
+    )
+    assert outcomes["back@example.com"] == (RowOutcome.UPSERTED, "")
+    assert sim.subscription_status("back@example.com", audience) == "subscribed"
+    posts = [r.json() for r in sim.requests if r.method == "POST"]
+    assert [p["update_existing"] for p in posts] == [True, False]
+    assert "status" not in posts[0]["members"][0] and posts[1]["members"][0]["status"] == "subscribed"
