@@ -195,7 +195,8 @@ class Destination:
             target=self.target_label,
             retry_after=type(self).retry_after,
             connection=self.connection,
-            secrets=(secret, *(value for value in headers.values() if value != "application/json")),
+            # The credential in every form it takes on the wire (Basic auth encodes it).
+            secrets=(secret, *(v for k, v in headers.items() if k.lower() == "authorization" or secret in v)),
         )
         # Addresses the vendor suppresses (email → reason), read once per run and handed to every
         # activity by ``shared.pipeline.suppressions``; those rows are never sent.

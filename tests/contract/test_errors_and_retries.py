@@ -100,3 +100,19 @@ async def test_retries_stop_at_the_attempts_and_the_time_budget(client) -> None:
         with pytest.raises(RateLimited):
             # A 30 s hint does not fit a 1 s budget: give up at once instead of sleeping past it.
             await with_retries(dest.preflight, RetryPolicy(5, base=0.01, max_seconds=1.0))
+
+
+@pytest.mark.parametrize("vendor", sorted(vendors()))
+def test_every_form_of_the_credential_on_the_wire_is_scrubbed_and_nothing_else(vendor: str) -> None:
+    key = "k3y-" + "s" * 24 + ("-us9" if vendor == "mailchimp" else "")
+    dest = destination_class(vendor)(
+        client=None,  # type: ignore[arg-type]  # nothing is sent
+        credential=Credential(SecretStr(key)),
+        target=Target("1"),
+    )
+    for value in dest.http.headers.values():
+        scrubbed = dest.scrub(f"echo: {value}")
+        if value in ("application/json", "2026-03-15"):
+            assert scrubbed == f"echo: {value}"  # not a credential: left alone
+        else:
+            assert key not in scrubbed and value not in scrubbed
