@@ -49,6 +49,7 @@ OTHER_LIMITS = (RateLimit(100, 3_600.0),)
 # UNCONFIRMED, vendors.md §3.1/§8); the product's standard names the test helpers take map onto them.
 DEFAULT_ATTRIBUTES = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
 STANDARD_NAMES = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "phone": "SMS"}
+# The report links of a completed import (GetProcessResponseInfoImport, brevo-python 5.x).
 REPORT_KINDS = (
     "invalid_emails",
     "duplicate_contact_id",
@@ -58,7 +59,7 @@ REPORT_KINDS = (
     "duplicate_whatsapp_id",
     "duplicate_landline_number_id",
 )
-DOWNLOADS = "/downloads/"
+DOWNLOADS = "/downloads/"  # where the report links point: signed URLs that take no API key
 NOT_STARTED, RUNNING = "queued", "in_process"
 
 

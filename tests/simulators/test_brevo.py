@@ -20,7 +20,8 @@ from simulators.brevo import BrevoSimulator
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[BrevoSimulator]:
-    with BrevoSimulator(job_delay=0.02) as simulator:
+    # Limits off: these tests poll quickly and are about states and shapes (the contract tests cover limits).
+    with BrevoSimulator(job_delay=0.02, enforce_limits=False) as simulator:
         yield simulator
 
 
