@@ -92,6 +92,7 @@ class Process:
     items: list[dict[str, Any]]
     list_ids: list[int]
     update_existing: bool
+    blocklist: bool = False  # ``emailBlacklist``: "To blacklist all the contacts for email"
     plan: JobPlan | None = None
     status: str = NOT_STARTED
     reports: dict[str, list[str]] = field(default_factory=dict)  # report kind → emails
@@ -299,6 +300,7 @@ class BrevoSimulator(BaseSimulator):
                 items,
                 list_ids,
                 bool(body.get("updateExistingContacts", True)),
+                blocklist=body.get("emailBlacklist") is True,
                 plan=self.scenario.take_job_plan(),
             )
             self.processes[process.id] = process
@@ -352,6 +354,8 @@ class BrevoSimulator(BaseSimulator):
                 self.dropped_values += 1
                 continue
             contact["attributes"][str(name).upper()] = value
+        if process.blocklist:
+            contact["emailBlacklisted"] = True  # false (the default) leaves the flag as it was
         self.modified[email] = time.time()
         for list_id in process.list_ids:
             contact["listIds"].add(list_id)
