@@ -174,7 +174,21 @@ class BrevoSimulator(BaseSimulator):
         app.router.add_get(DOWNLOADS + "imports/{process_id}/{kind}.csv", self._report_file)
 
     async def _account(self, request: web.Request) -> web.Response:
-        return _json({"email": "owner@example.com", "companyName": "Simulated"})
+        """``getAccount`` (spec): getClient + address + plan + relay are required."""
+        return _json(
+            {
+                "email": "owner@example.com",
+                "firstName": "Sim",
+                "lastName": "Ulated",
+                "companyName": "Simulated",
+                "address": {"street": "1 Loopback Road", "city": "Localhost", "zipCode": "127", "country": "Nowhere"},
+                "plan": [{"type": "free", "creditsType": "sendLimit", "credits": 300.0}],
+                "relay": {
+                    "enabled": True,
+                    "data": {"userName": "owner@example.com", "relay": "smtp-relay.example.com", "port": 587},
+                },
+            }
+        )
 
     async def _attributes(self, request: web.Request) -> web.Response:
         with self.lock:
