@@ -56,6 +56,7 @@ VENDORS: dict[str, VendorSpec] = {
             "sendgrid/tsg_mc_contacts_v3.json",
             "sendgrid/tsg_mc_lists_v3.json",
             "sendgrid/tsg_mc_custom_fields_v3.json",
+            "sendgrid/tsg_scopes_v3.json",
         ),
         "",  # servers: https://api.sendgrid.com, the paths carry /v3 themselves
         (
@@ -68,6 +69,7 @@ VENDORS: dict[str, VendorSpec] = {
             "/v3/marketing/lists/{id}/contacts",
             "/v3/marketing/lists/{id}/contacts/count",
             "/v3/marketing/field_definitions",
+            "/v3/scopes",
         ),
     ),
     "brevo": VendorSpec(
@@ -99,7 +101,88 @@ VENDORS: dict[str, VendorSpec] = {
     ),
 }
 
-# Documented corrections of a copied spec: (vendor, JSON pointer inside the merged spec, new value, source).
+
+_SUPPRESSION_PAGE = {
+    "get": {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "integer"}}
+            for name in ("start_time", "end_time", "limit", "offset")
+        ],
+        "responses": {
+            "200": {
+                "description": "suppressed addresses",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["email", "created"],
+                                "properties": {"email": {"type": "string"}, "created": {"type": "integer"}},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+}
+# Endpoints the product uses that none of the copied spec files describes, written from the vendor's
+# reference pages: (vendor, path, path item, source).
+EXTRA_PATHS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    *(
+        (
+            "sendgrid",
+            f"/v3/suppression/{kind}",
+            _SUPPRESSION_PAGE,
+            f"https://www.twilio.com/docs/sendgrid/api-reference/suppressions-{kind.replace('_', '-')} "
+            "(retrieve all: an array of {created, email, …}; start_time, end_time, limit, offset)",
+        )
+        for kind in ("unsubscribes", "bounces", "spam_reports")
+    ),
+    (
+        "sendgrid",
+        "/v3/asm/suppressions/global",
+        {
+            "post": {
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["recipient_emails"],
+                                "properties": {"recipient_emails": {"type": "array", "items": {"type": "string"}}},
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "201": {
+                        "description": "added to the global suppressions",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"recipient_emails": {"type": "array", "items": {"type": "string"}}},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "https://www.twilio.com/docs/sendgrid/api-reference/suppressions-global-suppressions "
+        "(add recipient addresses to the global suppression group: {recipient_emails} → 201 the same)",
+    ),
+)
+
+
+def _one_of_to_any_of(schema: dict[str, Any]) -> dict[str, Any]:
+    return {("anyOf" if key == "oneOf" else key): value for key, value in schema.items()}
+
+
+# Documented corrections of a copied spec: (vendor, JSON pointer inside the merged spec, new value or a
+# function of the old one, source).
 PATCHES: tuple[tuple[str, str, Any, str], ...] = (
     (
         "brevo",
@@ -107,6 +190,39 @@ PATCHES: tuple[tuple[str, str, Any, str], ...] = (
         ["queued", "in_process", "processing", "completed", "failed", "cancelled"],
         "the Feb-2025 spec lists queued|in_process|completed; Brevo's 2026 Fern SDK (brevo-python 5.x, "
         "brevo/process/types/get_process_response_status.py) adds processing, failed and cancelled",
+    ),
+    # The four bodies of contacts/remove are a oneOf whose members require nothing, so every body matches all
+    # four and none is valid; each member's description says which property it requires.
+    *(
+        (
+            "brevo",
+            f"/components/schemas/removeContactFromListBy{name}/required",
+            [prop],
+            f"removeContactFromListBy{name}.{prop}: **Required if** the others are empty (spec description)",
+        )
+        for name, prop in (("Emails", "emails"), ("IDs", "ids"), ("All", "all"), ("ExtIDs", "extIds"))
+    ),
+    # The identifier path parameter is oneOf(string, integer): a numeric id matches both and is refused;
+    # "Email (urlencoded) OR ID of the contact" (its description) is an anyOf.
+    *(
+        (
+            "brevo",
+            f"/paths/~1v3~1contacts~1{{identifier}}/{method}/parameters/0/schema",
+            {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "identifier: 'Email (urlencoded) OR ID of the contact' (parameter description)",
+        )
+        for method in ("get", "put", "delete")
+    ),
+    # postContactInfo.contacts.success/failure are oneOf(array of emails, array of ids): an empty array (no
+    # failure) matches both and is refused. "Email addresses … OR IDs" is an anyOf.
+    *(
+        (
+            "brevo",
+            f"/components/schemas/postContactInfo/properties/contacts/properties/{name}",
+            _one_of_to_any_of,
+            f"postContactInfo.contacts.{name}: emails OR ids (property descriptions)",
+        )
+        for name in ("success", "failure")
     ),
 )
 
@@ -194,6 +310,9 @@ def merged_spec(vendor: str) -> dict[str, Any]:
                 merged["paths"][spec.base_path + path] = copy.deepcopy(item)
         if "security" in document:
             merged.setdefault("security", document["security"])
+    for extra_vendor, path, item, _source in EXTRA_PATHS:
+        if extra_vendor == vendor:
+            merged["paths"][path] = copy.deepcopy(item)
     missing = set(spec.paths) - {p.removeprefix(spec.base_path) for p in merged["paths"]}
     if missing:
         raise ValueError(f"{vendor}: paths not in the spec files: {sorted(missing)}")
@@ -226,11 +345,11 @@ def merged_spec(vendor: str) -> dict[str, Any]:
                         }
     for patched_vendor, pointer, value, _source in PATCHES:
         if patched_vendor == vendor:
-            *parents, last = pointer.lstrip("/").split("/")
-            node = merged
+            *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")]
+            node: Any = merged
             for part in parents:
-                node = node[part]
-            node[last] = value
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            node[last] = value(node[last]) if callable(value) else value
     return merged
 
 

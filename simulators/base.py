@@ -29,15 +29,17 @@ for_seconds=None)``
     fault instead of the normal answer. Profiles (``FAULT_PROFILES``):
     ``rate_limit_storm`` (429 with the vendor's documented hint headers/body; ``seconds`` is the hint),
     ``server_error_burst`` (``status``, default 503), ``slow_answers`` (served after ``seconds``, default
-    35 s, i.e. past a client timeout), ``connection_reset`` (the connection is cut before an answer;
-    ``apply=True`` cuts it *after* the vendor applied the request: the outcome is unknown to the client),
+    35 s, i.e. past a client timeout — and still applied: a client that gave up does not know),
+    ``connection_reset`` (the connection is cut before an answer; ``apply=True`` cuts it *after* the vendor
+    applied the request: the outcome is unknown to the client),
     ``malformed_json`` (the normal answer, its JSON body cut in half), ``job_fails`` / ``job_stalls`` /
     ``job_vanishes`` (the next ``times`` jobs), ``error_file_unavailable`` (downloads of a job's error
     report answer 403, as an expired signed URL does). Every fault is bounded (``times`` ≤ 1,000) and
     stops by itself.
 
-``sim.scenario.clear()`` forgets every pending switch. ``sim.inject(...)`` (the older single-fault call)
-is kept and feeds the same machinery.
+``sim.scenario.clear()`` forgets every pending switch. ``sim.fault(...)`` and ``sim.next_job(...)`` are the
+same calls as methods of the simulator (so a ``RemoteSimulator`` in another process takes them too), and
+``sim.inject(...)`` (the older single-fault call) is kept and feeds the same machinery.
 """
 
 from __future__ import annotations

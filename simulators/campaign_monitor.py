@@ -53,6 +53,7 @@ IMPORT_MAX = 1_000  # code 209: "You can only add 1000 subscribers in one call" 
 ASSUMED_CONCURRENCY = 10
 ACCESS_TOKEN_SECONDS = 1_209_600  # expires_in of the token exchange (two weeks, OAuth docs example)
 PAGE_SIZE_MAX = 1_000  # pagesize of the list subscriber endpoints (fixture PageSize 1000)
+# Code 1 "Invalid Email Address"; RFC 2606 reserved names stand in for CM's undocumented address checks.
 INVALID = re.compile(r"(^[^@]*$)|\.(invalid|test)$")
 REFUSED_STATES = {
     "Unsubscribed": (206, "Is Unsubscribed"),
@@ -60,6 +61,7 @@ REFUSED_STATES = {
     "Deleted": (205, "Is Deleted"),
     "Unconfirmed": (208, "Is Unconfirmed"),
 }
+# The list endpoints per subscriber state (createsend list.py: active, unsubscribed, bounced, deleted).
 LIST_STATES = {"active": "Active", "unsubscribed": "Unsubscribed", "bounced": "Bounced", "deleted": "Deleted"}
 # The product's standard name parts the test helpers fold into the single ``Name`` field (vendors.md §5.1).
 NAME_PARTS = ("first_name", "last_name")
