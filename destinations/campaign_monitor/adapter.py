@@ -131,6 +131,18 @@ class CampaignMonitorDestination(Destination):
         """Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
         await self._call("GET", SYSTEM_DATE)
         await self._call("GET", LIST.format(list_id=self.target.list_id))
+        await self._check_fields()
+
+    async def prepare(self) -> None:
+        """The mapped custom fields are checked again in every activity (one request): Campaign Monitor
+        imports a subscriber whose field the list lacks and drops the value without a word, so a field
+        deleted after pre-flight would lose data while every row reads ``upserted``.
+
+        Raises FieldsMissing, CredentialRefused, TargetNotFound, RetryableDestinationError."""
+        if self._custom:
+            await self._check_fields()
+
+    async def _check_fields(self) -> None:
         fields = self.http.json(await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id)))
         known = {field_key(str(f.get("Key", ""))).lower() for f in fields}
         missing = sorted(name for name in self._custom if field_key(name).lower() not in known)
