@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from destinations import destination_class, vendors
+from destinations import destination_class, vendor_profile, vendors
 from destinations.base import Contact, Credential, Target, VendorLimits
 from devtools.azurite import Azurite
 from devtools.local_env import DEFAULT_MAPPING, LocalEnv, local_env
@@ -35,18 +35,11 @@ from shared.pipeline.plan import make_plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEGMENT = "segments/bench"
-# Per-request latency each vendor adds (seconds, before scaling): a realistic figure for a batch call.
-LATENCY = {"sendgrid": 0.8, "mailchimp": 2.0, "brevo": 0.5, "omnisend": 0.3, "campaign_monitor": 1.0}
-# Asynchronous processing per job (seconds, before scaling): undocumented by every vendor, so modest.
-JOB_DELAY = {"sendgrid": 5.0, "brevo": 5.0, "omnisend": 2.0}
-# What the export documentation this product replaces states for 1M profiles (SendGrid: 100k).
-DOCUMENTED = {
-    "brevo": "90 min",
-    "mailchimp": "3 h",
-    "omnisend": "4 h",
-    "campaign_monitor": "20 min",
-    "sendgrid": "a few hours (100k)",
-}
+# Per-request latency, job processing and the figure the replaced product documents for 1M profiles: each
+# vendor declares them in its own package (destinations/<vendor>/profile.py).
+LATENCY = {v: vendor_profile(v).bench.latency for v in vendors()}
+JOB_DELAY = {v: vendor_profile(v).bench.job_delay for v in vendors() if vendor_profile(v).bench.job_delay}
+DOCUMENTED = {v: vendor_profile(v).bench.documented_1m for v in vendors()}
 # The pipeline's own concurrency when a vendor documents none: width × batches in flight.
 UNBOUNDED = 16 * 4
 
@@ -74,8 +67,6 @@ def average_contact_bytes(vendor: str) -> int:
     cls = destination_class(vendor)
     attributes = tuple(a for a in DEFAULT_MAPPING[vendor] if a != "email")
     adapter: Any = cls(client=None, credential=Credential(secret=_secret()), target=Target("1", attributes))  # type: ignore[arg-type]
-    if hasattr(adapter, "_field_ids"):
-        adapter._field_ids = {}
     values = {
         "first_name": "Ada",
         "last_name": "Lovelace",

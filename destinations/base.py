@@ -1,15 +1,18 @@
-"""The one small protocol every vendor adapter implements, and the types it speaks.
+"""The base every vendor adapter extends, and the types it speaks.
 
 An adapter translates contacts into one vendor's API and the vendor's answers back into one result per
 contact (a "multistatus"), never one verdict for a whole batch. It never chunks, sleeps or retries:
 it *declares* its batch sizes and rate limits in ``limits`` and the pipeline chunks, paces (through the
 ``httpx.AsyncClient`` it injects) and retries ``RetryableDestinationError`` after ``retry_after``.
 
-Optional members an adapter may have, which the pipeline uses when present:
-``async prepare()`` (called once per activity before contacts are encoded, e.g. to learn custom-field
-ids), ``async load_suppressed() -> dict[str, str]`` (called once per run in pre-flight: addresses the
-vendor suppresses, email → reason) and a ``suppressed`` dict attribute that receives that mapping in
-every activity, so those contacts are reported ``suppressed`` without being sent.
+A row is ``upserted`` only when the vendor's own answer says it kept it. When the answer cannot be read
+(a job that vanished, an error file that cannot be downloaded, counts that do not add up), the row is
+``failed`` with the reason, and the next run sends it again.
+
+Optional capabilities are declared here with defaults, never discovered: ``prepare()`` (once per activity
+before contacts are encoded, e.g. to learn custom-field ids) does nothing by default;
+``reads_suppressions``/``load_suppressed()`` (once per run in pre-flight: addresses the vendor suppresses,
+email → reason) reads nothing by default. ``shared.pipeline.suppressions`` does the rest.
 
 Attribute names: contacts carry the product's standard attribute names (``STANDARD_ATTRIBUTES``);
 any other key is a custom field under its vendor-native name (a Mailchimp merge tag, a SendGrid
@@ -21,11 +24,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from datetime import datetime
+from typing import Any, ClassVar
 
 import httpx
 import orjson
 from pydantic import SecretStr
+
+from destinations.http import RetryAfterParser, VendorHttp, retry_after_header, scrub
+from shared.errors import VendorUnavailable
 
 STANDARD_ATTRIBUTES: tuple[str, ...] = (
     "first_name",
@@ -111,7 +118,7 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class VendorLimits:
-    """The vendor's documented limits (``docs/vendors.md``), which the pipeline and simulators share.
+    """The vendor's documented limits (each vendor's ``constants.py`` gives the sources), which the pipeline enforces.
 
     ``rate_limits`` maps a bucket name (see ``Destination.rate_bucket``) to every limit of that bucket.
     ``max_concurrency`` is the number of requests in flight per account, ``None`` when undocumented.
@@ -146,13 +153,22 @@ class Target:
     removal_policy: RemovalPolicy = RemovalPolicy.REMOVE_FROM_LIST
 
 
-class Destination(Protocol):
-    """One vendor. Built once per activity with an injected client; see module docstring."""
+class Destination:
+    """One vendor. Built once per activity with an injected client; see the module docstring.
+
+    Subclasses declare the class attributes, ``auth_headers`` and the vendor calls; the construction
+    (client, credential headers, base URL, status → error mapping, scrubbing) is shared here.
+    """
 
     vendor: ClassVar[str]  # registry key, e.g. "campaign_monitor"
     display_name: ClassVar[str]  # e.g. "Campaign Monitor"
     limits: ClassVar[VendorLimits]
     removal_policies: ClassVar[frozenset[RemovalPolicy]]
+    default_base_url: ClassVar[str] = ""
+    target_noun: ClassVar[str] = "list"  # what the vendor calls a list: "audience", "tag"
+    # Whether ``load_suppressed`` reads the vendor's suppressions (vendors whose upsert answer names
+    # suppressed contacts itself need no read-back).
+    reads_suppressions: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -161,11 +177,49 @@ class Destination(Protocol):
         credential: Credential,
         target: Target,
         base_url: str | None = None,
-    ) -> None: ...
+        connection: str | None = None,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.connection = connection or f"{self.display_name} connection"
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        secret = credential.secret.get_secret_value()
+        # Built once; the credential appears in these headers and nowhere else.
+        headers = {**self.auth_headers(credential), "Content-Type": "application/json"}
+        self.http = VendorHttp(
+            client,
+            base_url=self.base_url,
+            headers=headers,
+            vendor=self.vendor,
+            display_name=self.display_name,
+            target=self.target_label,
+            retry_after=type(self).retry_after,
+            connection=self.connection,
+            # The credential in every form it takes on the wire (Basic auth encodes it).
+            secrets=(secret, *(v for k, v in headers.items() if k.lower() == "authorization" or secret in v)),
+        )
+        # Addresses the vendor suppresses (email → reason), read once per run and handed to every
+        # activity by ``shared.pipeline.suppressions``; those rows are never sent.
+        self.suppressed: dict[str, str] = {}
+
+    # ---- what each vendor declares ------------------------------------------------------------
+
+    def auth_headers(self, credential: Credential) -> dict[str, str]:
+        """The headers that carry the credential."""
+        raise NotImplementedError
+
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        """The vendor's retry hint in seconds (default: the standard ``Retry-After`` header)."""
+        return retry_after_header(response)
+
+    @property
+    def target_label(self) -> str:
+        return f"{self.target_noun} {self.target.list_id!r}"
 
     def rate_bucket(self, method: str, path: str) -> str:
         """The ``limits.rate_limits`` bucket a request to ``path`` counts against."""
-        ...
+        return "default"
 
     async def preflight(self) -> None:
         """Check the credential, the target and the mapped fields.
@@ -173,11 +227,20 @@ class Destination(Protocol):
         Raises CredentialRefused, TargetNotFound, FieldsMissing (message names the fix),
         RetryableDestinationError.
         """
-        ...
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        """Called once per activity before contacts are encoded. Nothing to do by default."""
+        return None
+
+    async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
+        """Addresses the vendor suppresses (email → reason); with ``since`` only those since then.
+        Vendors with ``reads_suppressions`` False read nothing."""
+        return {}
 
     def encode_contact(self, contact: Contact) -> bytes:
         """The contact as it appears inside the vendor's batch body (UTF-8 JSON, no envelope)."""
-        ...
+        raise NotImplementedError
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Add or update ``contacts`` (``encoded[i]`` is ``encode_contact(contacts[i])``).
@@ -185,12 +248,87 @@ class Destination(Protocol):
         Never changes an existing contact's subscription status. Raises CredentialRefused,
         TargetNotFound, RequestRejected, RetryableDestinationError.
         """
-        ...
+        raise NotImplementedError
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
         """Apply ``target.removal_policy`` to ``contacts``. Raises as ``upsert``."""
-        ...
+        raise NotImplementedError
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
-        """Poll an asynchronous job created for ``contacts``. Raises as ``upsert``."""
-        ...
+        """Poll an asynchronous job created for ``contacts``. Raises as ``upsert``.
+
+        Synchronous vendors never create jobs: a job handed to them is unknown, so its rows failed."""
+        return JobStatus(done=True, results=failed_rows(contacts, f"{self.display_name} has no job to poll"))
+
+    # ---- shared helpers -----------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        """Vendor text without the credential (see ``destinations.http.scrub``)."""
+        return self.http.scrub(text)
+
+    async def read_job(self, path: str) -> dict[str, Any] | None:
+        """A job's status document, or None when the vendor no longer knows the job (404: it is about
+        that job, not the list). Raises as ``VendorHttp.check`` for anything else."""
+        response = await self.http.send("GET", path)
+        if response.status_code == 404:
+            return None
+        self.http.check(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise VendorUnavailable(
+                f"{self.display_name} sent a job status that is not JSON", vendor=self.vendor
+            ) from exc
+        return body if isinstance(body, dict) else None
+
+    def job_vanished(
+        self, contacts: Sequence[Contact], noun: str, job_id: object, verdicts: Mapping[str, Sequence[str]]
+    ) -> JobStatus:
+        """Every row of a job the vendor no longer knows ``failed`` (retried next run), naming the job."""
+        reason = (
+            f"{self.display_name} no longer knows {noun} {job_id} (HTTP 404 when polled); "
+            "what it kept is unknown, so the row is sent again at the next run"
+        )
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+
+
+def failed_rows(contacts: Sequence[Contact], reason: str) -> list[RowResult]:
+    return [RowResult(c.email, RowOutcome.FAILED, reason) for c in contacts]
+
+
+def merge_verdicts(
+    contacts: Sequence[Contact],
+    verdicts: Mapping[str, Sequence[str]],
+    default: RowOutcome,
+    default_reason: str | None = None,
+) -> list[RowResult]:
+    """One result per contact: its verdict (``[outcome, reason]``) if it has one, else ``default``."""
+    results = []
+    for contact in contacts:
+        verdict = verdicts.get(contact.email)
+        if verdict is not None:
+            results.append(RowResult(contact.email, RowOutcome(verdict[0]), verdict[1] or None))
+        else:
+            results.append(RowResult(contact.email, default, default_reason))
+    return results
+
+
+__all__ = [
+    "STANDARD_ATTRIBUTES",
+    "BatchResult",
+    "Contact",
+    "Credential",
+    "Destination",
+    "JobStatus",
+    "RateLimit",
+    "RemovalPolicy",
+    "RetryAfterParser",
+    "RowOutcome",
+    "RowResult",
+    "Target",
+    "VendorLimits",
+    "compact_json",
+    "failed_rows",
+    "merge_verdicts",
+    "scrub",
+]

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from destinations import vendor_profile, vendors
 from devtools.durable_host import BlobHistoryStore, Instance, LocalDurableHost
 from shared.config_store import ConfigStore
 from shared.models import Connection, Export, RunReport
@@ -24,25 +25,8 @@ from simulators.base import BaseSimulator
 from simulators.keyvault import KeyVaultStandIn, TestCredential
 from simulators.remote import RemoteSimulator
 
-DEFAULT_MAPPING: dict[str, dict[str, str]] = {
-    "sendgrid": {
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "city": "city",
-        "country": "country",
-    },
-    "mailchimp": {"email": "email", "first_name": "first_name", "last_name": "last_name"},
-    "brevo": {"email": "email", "first_name": "first_name", "last_name": "last_name", "phone": "phone"},
-    "omnisend": {
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "city": "city",
-        "country": "country",
-    },
-    "campaign_monitor": {"email": "email", "first_name": "first_name", "last_name": "last_name", "city": "city"},
-}
+# Each vendor declares its demo mapping in its own package (destinations/<vendor>/profile.py).
+DEFAULT_MAPPING: dict[str, dict[str, str]] = {v: dict(vendor_profile(v).demo_mapping) for v in vendors()}
 
 
 @dataclass

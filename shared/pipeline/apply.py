@@ -4,6 +4,10 @@ Batches are cut deterministically from the diff files (by the adapter's item and
 retried or replayed activity finds the same batches and skips those its checkpoint shows as done —
 a vendor upsert repeated is harmless, a profile skipped would not be. Asynchronous jobs are only
 *submitted* here; ``poll_jobs`` checks them later, between durable timers, never by sleeping.
+
+Rows the vendor suppresses are withheld from each batch (``shared.pipeline.suppressions``) and recorded
+with the batch (or its job), so the vendor is only asked about rows it was sent. Every reason stored in a
+checkpoint is vendor text scrubbed of the credential: the rejected-rows file is built from it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from destinations.base import BatchResult, Contact, Destination, RowOutcome, RowResult, VendorLimits
+from destinations.base import BatchResult, Contact, Destination, JobStatus, RowOutcome, RowResult, VendorLimits
 from shared.errors import RequestRejected, RetryableDestinationError
+from shared.pipeline import suppressions
 from shared.pipeline.layout import SEP
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import Plan, load_plan
@@ -27,6 +32,7 @@ from shared.runtime import Runtime
 CHECKPOINT_EVERY_SECONDS = 2.0
 KINDS = ("upserts", "removals")
 SUBMITTED = "_submitted"  # when a job was submitted: the newest one is polled first
+WITHHELD = "_withheld"  # rows of a job's batch that were not sent (suppressed): email → [outcome, reason]
 
 
 class ApplyResult(BaseModel):
@@ -99,12 +105,21 @@ def cut_batches(sizes: Sequence[int], limits: VendorLimits, kind: str) -> list[t
     return batches
 
 
-def summarise(results: list[RowResult] | None, contacts: Sequence[Contact], expected: RowOutcome) -> dict[str, Any]:
+def summarise(
+    results: list[RowResult] | None,
+    contacts: Sequence[Contact],
+    expected: RowOutcome,
+    destination: Destination,
+    withheld: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """The checkpoint entry of a finished batch: only rows that did not end as ``expected``, and ids.
 
-    A contact the vendor did not mention is *failed*, never assumed delivered.
+    A contact the vendor did not mention is *failed*, never assumed delivered. Reasons are vendor text:
+    scrubbed of the credential before they are stored (the rejected-rows file is built from them).
     """
     by_email = {r.email: r for r in results or []}
+    for email, (outcome, reason) in (withheld or {}).items():
+        by_email[email] = RowResult(email, RowOutcome(outcome), reason)
     bad: dict[str, list[str]] = {}
     ids: dict[str, str] = {}
     for offset, contact in enumerate(contacts):
@@ -113,7 +128,7 @@ def summarise(results: list[RowResult] | None, contacts: Sequence[Contact], expe
             bad[str(offset)] = [RowOutcome.FAILED.value, "the vendor's answer did not mention this contact"]
             continue
         if result.outcome is not expected:
-            bad[str(offset)] = [result.outcome.value, result.reason or ""]
+            bad[str(offset)] = [result.outcome.value, destination.scrub(result.reason or "")]
         if result.vendor_id:
             ids[str(offset)] = result.vendor_id
     return {"bad": bad, "ids": ids}
@@ -165,23 +180,32 @@ async def _run_batch(
 ) -> None:
     key = str(index)
     expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
+    send, send_encoded = contacts, encoded
+    withheld: dict[str, list[str]] = {}
+    if kind == "upserts":
+        send, send_encoded, withheld = suppressions.withhold(contacts, encoded, destination.suppressed)
+    if not send:
+        checkpoint.done(kind)[key] = summarise([], contacts, expected, destination, withheld)
+        checkpoint.save()
+        return
 
     async def call() -> BatchResult:
         if kind == "upserts":
-            return await destination.upsert(contacts, encoded)
-        return await destination.remove(contacts)
+            return await destination.upsert(send, send_encoded)
+        return await destination.remove(send)
 
     try:
         result = await with_retries(call, retry_policy(runtime))
     except RetryableDestinationError as exc:
-        checkpoint.done(kind)[key] = whole_batch(RowOutcome.FAILED, f"gave up after retries: {exc}", len(contacts))
+        reason = destination.scrub(f"gave up after retries: {exc}")
+        checkpoint.done(kind)[key] = whole_batch(RowOutcome.FAILED, reason, len(contacts))
     except RequestRejected as exc:
-        checkpoint.done(kind)[key] = whole_batch(RowOutcome.REJECTED, str(exc), len(contacts))
+        checkpoint.done(kind)[key] = whole_batch(RowOutcome.REJECTED, destination.scrub(str(exc)), len(contacts))
     else:
         if result.job is not None:
-            checkpoint.jobs(kind)[key] = {**result.job, SUBMITTED: time.time()}
+            checkpoint.jobs(kind)[key] = {**result.job, SUBMITTED: time.time(), WITHHELD: withheld}
         else:
-            checkpoint.done(kind)[key] = summarise(result.results, contacts, expected)
+            checkpoint.done(kind)[key] = summarise(result.results, contacts, expected, destination, withheld)
     checkpoint.save()
 
 
@@ -198,11 +222,8 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
     result = ApplyResult(partition=partition)
     async with open_destination(runtime, plan, share=1.0 / plan.width) as destination:
         limits = type(destination).limits
-        prepare = getattr(destination, "prepare", None)
-        if prepare is not None:
-            await with_retries(prepare, retry_policy(runtime))
-        if hasattr(destination, "suppressed"):
-            destination.suppressed = runtime.store.read_json_or_none(plan.paths.suppressed) or {}
+        await with_retries(destination.prepare, retry_policy(runtime))
+        suppressions.hand_over(runtime, plan, destination)
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         for kind in KINDS:
             if kind == "removals" and not removals:
@@ -257,19 +278,35 @@ async def _newest_job_running(runtime: Runtime, plan: Plan, destination: Destina
     checkpoint = Checkpoint(runtime, plan, partition)
     start, end = (checkpoint.batches(kind) or [])[int(key)]
     contacts = read_contacts(runtime, plan, partition, kind)[start:end]
+    job = checkpoint.jobs(kind)[key]
     try:
-        status = await with_retries(
-            functools.partial(destination.poll, checkpoint.jobs(kind)[key], contacts), retry_policy(runtime)
-        )
+        status = await _poll_one(runtime, destination, job, contacts)
     except RetryableDestinationError as exc:
         return pending, exc.retry_after
     if status.done:
         expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
-        checkpoint.done(kind)[key] = summarise(status.results, contacts, expected)
+        checkpoint.done(kind)[key] = summarise(status.results, contacts, expected, destination, job.get(WITHHELD))
         del checkpoint.jobs(kind)[key]
         checkpoint.save(force=True)
         return 0, None
     return pending, status.retry_after
+
+
+async def _poll_one(
+    runtime: Runtime, destination: Destination, job: dict[str, Any], contacts: Sequence[Contact]
+) -> JobStatus:
+    """Poll one job for the rows that were sent (withheld rows are not the vendor's to answer for).
+
+    A request the vendor refuses outright (4xx other than 401/403/404/429) ends the job: its rows are
+    ``failed`` with the vendor's words and sent again at the next run. Raises RetryableDestinationError,
+    CredentialRefused."""
+    withheld = job.get(WITHHELD) or {}
+    sent = [c for c in contacts if c.email not in withheld]
+    try:
+        return await with_retries(functools.partial(destination.poll, job, sent), retry_policy(runtime))
+    except RequestRejected as exc:
+        reason = destination.scrub(f"the vendor refused to report on the job: {exc}")
+        return JobStatus(done=True, results=[RowResult(c.email, RowOutcome.FAILED, reason) for c in sent])
 
 
 async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
@@ -297,10 +334,7 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                 for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
                     start, end = batches[int(key)]
                     try:
-                        status = await with_retries(
-                            functools.partial(destination.poll, jobs[key], contacts[start:end]),
-                            retry_policy(runtime),
-                        )
+                        status = await _poll_one(runtime, destination, jobs[key], contacts[start:end])
                     except RetryableDestinationError as exc:
                         outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
                         break
@@ -308,7 +342,9 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                         if status.retry_after is not None:
                             outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
                         break
-                    checkpoint.done(kind)[key] = summarise(status.results, contacts[start:end], expected)
+                    checkpoint.done(kind)[key] = summarise(
+                        status.results, contacts[start:end], expected, destination, jobs[key].get(WITHHELD)
+                    )
                     del jobs[key]
                 outcome.pending_jobs += len(jobs)
             checkpoint.save(force=True)

@@ -4,13 +4,15 @@ Adapters declare limits; this module enforces them. ``PacedTransport`` wraps the
 adapter is given, so *every* request an adapter makes — including the several a removal may need —
 waits for its rate bucket and a concurrency slot. Each activity gets a ``share`` of the account's
 budget (1 / fan-out width), because activities may run on different workers and cannot share a
-limiter. ``with_retries`` repeats a call that raised a retryable vendor error, after the vendor's own
-retry hint when it gave one, else with exponential backoff and jitter.
+limiter. ``with_retries`` repeats a call that raised a retryable vendor error (through tenacity, a
+well-kept retry library), after the vendor's own retry hint when it gave one, else with exponential
+backoff and jitter; every retry is logged (logger ``segment_export.vendor``) with the vendor's hint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import deque
@@ -18,11 +20,21 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+)
+from tenacity.wait import wait_base
 
 from destinations.base import RateLimit, VendorLimits
 from shared.errors import RetryableDestinationError
 
 T = TypeVar("T")
+
+log = logging.getLogger("segment_export.vendor")
 
 # Requests are spaced a little wider than the limit allows: arrival times jitter on the wire, and a
 # 429 costs far more than 2% of throughput.
@@ -99,32 +111,92 @@ class PacedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+# Retrying never outlasts this, whatever the attempts left: a vendor that keeps failing costs a bounded
+# part of an activity's time budget, and the rows are then reported failed (retried at the next run).
+DEFAULT_MAX_RETRY_SECONDS = 300.0
+
+
 class RetryPolicy:
-    def __init__(self, attempts: int, *, base: float = 1.0, cap: float = 60.0, time_scale: float = 1.0) -> None:
+    """How a retryable vendor error is retried: at most ``attempts`` calls and ``max_seconds`` (real-world
+    seconds, scaled like every vendor duration), after the vendor's hint when it gave one, else after an
+    exponential backoff with jitter."""
+
+    def __init__(
+        self,
+        attempts: int,
+        *,
+        base: float = 1.0,
+        cap: float = 60.0,
+        time_scale: float = 1.0,
+        max_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+    ) -> None:
         self.attempts = attempts
         self.base = base
         self.cap = cap
         self.time_scale = time_scale
+        self.max_seconds = max_seconds
 
     def delay(self, attempt: int, hint: float | None) -> float:
         if hint is not None:
             # Vendor hints are real seconds under the vendor's clock (scaled in simulations).
             return hint + 0.05 * self.time_scale
         backoff = min(self.cap, self.base * 2 ** (attempt - 1))
-        return random.uniform(0.5, 1.0) * backoff * self.time_scale
+        return random.uniform(0.5, 1.0) * backoff * self.time_scale  # nosec B311 - jitter, not a secret
+
+
+class _VendorWait(wait_base):
+    """tenacity's wait: the vendor's hint (``retry_after`` of the error) or the policy's backoff."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        hint = error.retry_after if isinstance(error, RetryableDestinationError) else None
+        return self.policy.delay(retry_state.attempt_number, hint)
+
+
+def _log_retry(policy: RetryPolicy) -> Callable[[RetryCallState], None]:
+    def log_it(retry_state: RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        if not isinstance(error, RetryableDestinationError):
+            return
+        wait = retry_state.next_action.sleep if retry_state.next_action is not None else 0.0
+        log.warning(
+            "retrying a %s call after: %s (status %s, vendor hint %s); attempt %d of %d in %.2f s",
+            error.vendor,
+            error,  # built from vendor names and statuses only: never a credential
+            error.status if error.status is not None else "none",
+            "none" if error.retry_after is None else f"{error.retry_after:g} s",
+            retry_state.attempt_number + 1,
+            policy.attempts,
+            wait,
+            extra={
+                "vendor": error.vendor,
+                "status": error.status,
+                "retry_after": error.retry_after,
+                "attempt": retry_state.attempt_number + 1,
+            },
+        )
+
+    return log_it
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) -> T:
-    """Run ``call``; on RetryableDestinationError wait and try again, up to ``policy.attempts`` times.
+    """Run ``call``; on RetryableDestinationError wait (the vendor's hint, else backoff) and try again,
+    within ``policy.attempts`` calls and ``policy.max_seconds``. Every retry is logged with the vendor's hint.
 
-    Raises the last retryable error when attempts run out, and any other error at once.
+    Raises the last retryable error when attempts or time run out, and any other error at once.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await call()
-        except RetryableDestinationError as exc:
-            if attempt >= policy.attempts:
-                raise
-            await asyncio.sleep(policy.delay(attempt, exc.retry_after))
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.max_seconds * policy.time_scale),
+        wait=_VendorWait(policy),
+        retry=retry_if_exception_type(RetryableDestinationError),
+        before_sleep=_log_retry(policy),
+        reraise=True,
+    )
+
+    async def attempt() -> T:
+        return await call()
+
+    return await retrying(attempt)

@@ -37,6 +37,14 @@ def retry_policy(runtime: Runtime) -> RetryPolicy:
     return RetryPolicy(runtime.settings.max_attempts, time_scale=runtime.settings.vendor_time_scale)
 
 
+def connection_label(plan: Plan) -> str:
+    """How errors name the connection: its display name, and its id when that differs."""
+    connection = plan.connection
+    if connection.display_name and connection.display_name != connection.id:
+        return f"{connection.display_name} ({connection.id})"
+    return connection.id
+
+
 @asynccontextmanager
 async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) -> AsyncIterator[Destination]:
     """An adapter whose every request is paced to ``share`` of the account's rate budget.
@@ -64,6 +72,7 @@ async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) 
             credential=Credential(secret=secret, kind=connection.credential_kind),
             target=target_of(plan),
             base_url=base_url,
+            connection=connection_label(plan),
         )
         transport.bucket_of = destination.rate_bucket
         yield destination

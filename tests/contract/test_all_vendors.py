@@ -4,8 +4,11 @@ compliance → suppressed, secrets never in messages, removal per the default po
 
 from __future__ import annotations
 
+import importlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -39,10 +42,32 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def test_every_registered_vendor_is_covered() -> None:
-    from destinations import vendors
+def test_every_registered_vendor_is_one_package_with_its_own_facts() -> None:
+    """A vendor is one folder (adapter, documented constants, profile) plus one registry line."""
+    from destinations import REGISTRY, vendor_profile, vendors
+    from destinations.base import Destination
 
-    assert sorted(vendors()) == sorted(CASES) or pytest.fail(f"no contract case for {set(vendors()) - set(CASES)}")
+    for vendor in vendors():
+        package = REGISTRY[vendor].partition(":")[0]
+        for module in ("adapter", "constants", "profile"):
+            importlib.import_module(f"{package}.{module}")
+        cls = destination_class(vendor)
+        assert issubclass(cls, Destination) and cls.vendor == vendor
+        assert cls.display_name and cls.limits and cls.removal_policies
+        profile = vendor_profile(vendor)
+        assert profile.demo_mapping["email"] == "email" and profile.bench.latency > 0
+        assert CASES[vendor] is profile.contract
+
+
+def test_optional_capabilities_are_declared_never_discovered() -> None:
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("destinations/**/*.py"), *root.glob("shared/pipeline/*.py")]
+    offenders = [
+        str(path.relative_to(root))
+        for path in sources
+        if re.search(r"\bhasattr\(|getattr\((destination|dest|adapter)\b", path.read_text())
+    ]
+    assert offenders == []
 
 
 async def test_refused_credential(vendor, sim, client) -> None:

@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
-from destinations.brevo import SAFE_BODY_BYTES, BrevoDestination
+from destinations.brevo import BrevoDestination
+from destinations.brevo.constants import SAFE_BODY_BYTES
 from shared.errors import FieldsMissing, RateLimited
 from simulators.brevo import BrevoSimulator
 from tests.contract.spec_check import SpecValidator

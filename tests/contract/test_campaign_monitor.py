@@ -137,3 +137,19 @@ async def test_removal_policies(sim, client, policy, state) -> None:
     )
     assert batch.results is not None and {r.outcome for r in batch.results} == {RowOutcome.REMOVED}
     assert sim.subscription_status("leaver@example.com", list_id) == state
+
+
+async def test_a_field_deleted_after_preflight_stops_the_upsert_instead_of_losing_values(sim, client) -> None:
+    """Campaign Monitor keeps the subscriber and silently drops a value whose field the list lacks (simulator
+    docstring, createsend-php#59): the adapter checks the mapping again before sending, and refuses."""
+    list_id = sim.create_target()
+    sim.create_field("shoe_size")
+    dest = make(sim, client, list_id, attributes=("first_name", "shoe_size"))
+    await dest.preflight()
+    with sim.lock:
+        del sim.custom_fields[list_id]["shoe_size"]  # deleted in the account after pre-flight
+    with pytest.raises(FieldsMissing) as caught:
+        await upsert_all(dest, [Contact("a@example.com", {"first_name": "A", "shoe_size": "42"})])
+    assert caught.value.fields == ["shoe_size"]
+    assert not any(r.path.endswith("/import.json") for r in sim.requests)
+    assert not sim.ignored_custom_fields

@@ -50,40 +50,65 @@ def make(sim, client, audience, *, attributes=("first_name", "last_name"), kind=
     )
 
 
-async def test_batch_body_auth_and_never_a_status(sim, client) -> None:
+async def test_new_members_get_a_status_existing_ones_never_do(sim, client) -> None:
+    """Pinned bodies of the upsert (adapter docstring): members unsubscribed in Mailchimp are read back and
+    never sent; new members are created with ``status`` and ``status_if_new`` under ``update_existing:
+    false``; members that already exist — known from an earlier export (vendor id) or refused as existing —
+    are sent with ``update_existing: true`` and *no* ``status``."""
     audience = sim.create_target()
+    sim.add_member("old@example.com", audience, {"FNAME": "Before"})
+    sim.add_member("known@example.com", audience, {"FNAME": "Before"})
+    sim.suppress("gone@example.com", audience)
     dest = make(sim, client, audience, attributes=("first_name", "address", "city", "state", "postal_code", "phone"))
-    contact = Contact(
-        "ada@example.com",
-        {
-            "first_name": "Ada",
-            "address": "1 Main St",
-            "city": "Lisbon",
-            "state": "LX",
-            "postal_code": "1000",
-            "phone": "+351912345678",
-        },
+    address = {"address": "1 Main St", "city": "Lisbon", "state": "LX", "postal_code": "1000"}
+    contacts = [
+        Contact("ada@example.com", {"first_name": "Ada", "phone": "+351912345678", **address}),
+        Contact("old@example.com", {"first_name": "After"}),
+        Contact("gone@example.com", {"first_name": "Gone"}),
+        Contact("known@example.com", {"first_name": "Known"}, vendor_id=hashlib.md5(b"known@example.com").hexdigest()),
+    ]
+    outcomes = await upsert_all(dest, contacts)
+    posts = [r for r in sim.requests if r.method == "POST"]
+    assert [p.path for p in posts] == [f"/3.0/lists/{audience}"] * 2
+    user, _, password = (
+        base64.b64decode(posts[0].headers["authorization"].removeprefix("Basic ")).decode().partition(":")
     )
-    outcomes = await upsert_all(dest, [contact])
-    post = next(r for r in sim.requests if r.method == "POST")
-    assert post.path == f"/3.0/lists/{audience}"
-    user, _, password = base64.b64decode(post.headers["authorization"].removeprefix("Basic ")).decode().partition(":")
     assert password == sim.api_key and user
-    assert post.json() == {
-        "update_existing": True,
+    assert posts[0].json() == {
+        "update_existing": False,
         "members": [
             {
                 "email_address": "ada@example.com",
-                "status_if_new": "subscribed",
                 "merge_fields": {
                     "FNAME": "Ada",
                     "PHONE": "+351912345678",
                     "ADDRESS": {"addr1": "1 Main St", "city": "Lisbon", "state": "LX", "zip": "1000"},
                 },
-            }
+                "status": "subscribed",
+                "status_if_new": "subscribed",
+            },
+            {
+                "email_address": "old@example.com",
+                "merge_fields": {"FNAME": "After"},
+                "status": "subscribed",
+                "status_if_new": "subscribed",
+            },
         ],
     }
-    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, "")}
+    assert posts[1].json() == {
+        "update_existing": True,
+        "members": [
+            {"email_address": "old@example.com", "merge_fields": {"FNAME": "After"}, "status_if_new": "subscribed"},
+            {"email_address": "known@example.com", "merge_fields": {"FNAME": "Known"}, "status_if_new": "subscribed"},
+        ],
+    }
+    assert outcomes["ada@example.com"] == (RowOutcome.UPSERTED, "")
+    assert outcomes["old@example.com"] == (RowOutcome.UPSERTED, "")
+    assert outcomes["known@example.com"] == (RowOutcome.UPSERTED, "")
+    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
+    assert sim.members(audience)["old@example.com"]["FNAME"] == "After"
+    assert sim.members(audience)["known@example.com"]["FNAME"] == "Known"
 
 
 async def test_oauth_token_finds_the_data_centre_through_metadata(sim, client) -> None:
@@ -122,11 +147,14 @@ async def test_missing_merge_field_names_tag_and_audience(sim, client) -> None:
 async def test_existing_unsubscribed_member_keeps_status_and_is_suppressed(sim, client) -> None:
     audience = sim.create_target()
     sim.suppress("gone@example.com", audience)
-    outcomes = await upsert_all(make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})])
+    # Not read back first: the batch answer itself must report the member suppressed, status untouched.
+    outcomes = await upsert_all(
+        make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})], read_suppressions=False
+    )
     assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
     assert "unsubscribed" in outcomes["gone@example.com"][1]
     assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
-    assert "status" not in sim.requests[-1].json()["members"][0]
+    assert "status" not in sim.requests[-1].json()["members"][0]  # the update of an existing member
 
 
 async def test_simulator_refuses_more_than_500_members(sim, client) -> None:
@@ -208,3 +236,18 @@ async def test_removing_a_non_member_is_idempotent(sim, client) -> None:
     batch = await make(sim, client, audience).remove([Contact("never@example.com")])
     assert batch.results is not None and [r.outcome for r in batch.results] == [RowOutcome.REMOVED]
     assert sim.requests[-1].status == 404 and sim.subscription_status("never@example.com", audience) is None
+
+
+async def test_a_member_exported_before_but_deleted_since_is_created_again(sim, client) -> None:
+    """Known from an earlier export (vendor id), absent now: the status-free update is refused for lacking a
+    status, and the member is created again with the export's status — not left failing run after run."""
+    audience = sim.create_target()
+    member_id = hashlib.md5(b"back@example.com").hexdigest()
+    outcomes = await upsert_all(
+        make(sim, client, audience), [Contact("back@example.com", {"first_name": "Back"}, vendor_id=member_id)]
+    )
+    assert outcomes["back@example.com"] == (RowOutcome.UPSERTED, "")
+    assert sim.subscription_status("back@example.com", audience) == "subscribed"
+    posts = [r.json() for r in sim.requests if r.method == "POST"]
+    assert [p["update_existing"] for p in posts] == [True, False]
+    assert "status" not in posts[0]["members"][0] and posts[1]["members"][0]["status"] == "subscribed"

@@ -1,53 +1,21 @@
-"""Per-vendor facts the shared contract suite needs: a contact each vendor refuses for a stated reason,
-and what a valid contact looks like. Everything else the suite derives from the registry."""
+"""The contract suite's per-vendor facts, read from each vendor's package, and helpers that drive an
+adapter the way the pipeline does (prepare, suppressions withheld, upsert, poll)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
 
-from destinations import destination_class
-from destinations.base import Contact, Credential, Destination, RemovalPolicy, RowOutcome, Target
+from destinations import destination_class, vendor_profile, vendors
+from destinations.base import Contact, Credential, Destination, JobStatus, RemovalPolicy, RowOutcome, Target
+from destinations.profile import ContractCase
+from shared.pipeline.suppressions import withhold
 from simulators.base import BaseSimulator
 
-
-@dataclass(frozen=True)
-class VendorCase:
-    attributes: tuple[str, ...]
-    refused: Contact  # the vendor refuses this one for a stated reason (→ rejected)
-    refused_reason: str  # a fragment of the reason the adapter must pass on
-    has_lists: bool = True  # Omnisend has tags instead: an unknown tag is not an error
-    fields: tuple[tuple[str, str], ...] = ()  # custom fields (name, type) the case needs in the vendor
-
-
-CASES: dict[str, VendorCase] = {
-    "sendgrid": VendorCase(
-        ("first_name", "last_name"), Contact("long@example.com", {"first_name": "N" * 60}), "50 characters"
-    ),
-    "brevo": VendorCase(
-        ("first_name", "last_name", "loyalty_points"),
-        Contact("points@example.com", {"first_name": "P", "loyalty_points": "lots"}),
-        "expects a number",
-        fields=(("loyalty_points", "float"),),
-    ),
-    "omnisend": VendorCase(
-        ("first_name", "last_name"),
-        Contact("someone@example.test", {"first_name": "Fake"}),
-        "valid email",
-        has_lists=False,
-    ),
-    "campaign_monitor": VendorCase(
-        ("first_name", "last_name"),
-        Contact("someone@example.test", {"first_name": "Fake"}),
-        "Invalid Email Address",
-    ),
-    "mailchimp": VendorCase(
-        ("first_name", "last_name"), Contact("someone@example.test", {"first_name": "Fake"}), "looks fake"
-    ),
-}
+# Each vendor declares its case in its own package (destinations/<vendor>/profile.py).
+CASES: dict[str, ContractCase] = {v: vendor_profile(v).contract for v in vendors()}
 
 
 def adapter(
@@ -61,8 +29,8 @@ def adapter(
     policy: RemovalPolicy = RemovalPolicy.REMOVE_FROM_LIST,
 ) -> Destination:
     cls = destination_class(vendor)
-    for name, kind in CASES[vendor].fields:
-        sim.create_field(name, kind)  # type: ignore[call-arg]
+    for name, field_type in CASES[vendor].fields:
+        sim.create_field(name, field_type)  # type: ignore[call-arg]
     return cls(
         client=client,
         credential=Credential(SecretStr(key or sim.api_key), kind=kind),
@@ -71,22 +39,30 @@ def adapter(
     )
 
 
-async def upsert_all(dest: Destination, contacts: list[Contact]) -> dict[str, tuple[RowOutcome, str]]:
-    """Upsert and, for asynchronous vendors, poll the job to completion: email → (outcome, reason)."""
-    prepare = getattr(dest, "prepare", None)
-    if prepare is not None:
-        await prepare()
-    loader = getattr(dest, "load_suppressed", None)
-    if loader is not None:
-        dest.suppressed = await loader()  # type: ignore[attr-defined]
-    batch = await dest.upsert(contacts, [dest.encode_contact(c) for c in contacts])
+async def upsert_all(
+    dest: Destination, contacts: list[Contact], *, read_suppressions: bool = True
+) -> dict[str, tuple[RowOutcome, str]]:
+    """Upsert as the pipeline does — prepare, read the vendor's suppressions, withhold those rows — and, for
+    asynchronous vendors, poll the job to completion: email → (outcome, reason)."""
+    await dest.prepare()
+    if read_suppressions:
+        dest.suppressed = await dest.load_suppressed()
+    send, encoded, withheld = withhold(contacts, [dest.encode_contact(c) for c in contacts], dest.suppressed)
+    outcomes = {email: (RowOutcome(v[0]), v[1]) for email, v in withheld.items()}
+    if not send:
+        return outcomes
+    batch = await dest.upsert(send, encoded)
     results = batch.results
     if batch.job is not None:
-        for _ in range(500):
-            status = await dest.poll(batch.job, contacts)
-            if status.done:
-                results = status.results
-                break
-            await asyncio.sleep(0.01)
+        results = (await wait_for_job(dest, batch.job, send)).results
     assert results is not None, "the job never finished"
-    return {r.email: (r.outcome, r.reason or "") for r in results}
+    return outcomes | {r.email: (r.outcome, r.reason or "") for r in results}
+
+
+async def wait_for_job(dest: Destination, job: dict[str, object], contacts: list[Contact]) -> JobStatus:
+    for _ in range(500):
+        status = await dest.poll(job, contacts)
+        if status.done:
+            return status
+        await asyncio.sleep(0.01)
+    raise AssertionError("the job never finished")

@@ -1,16 +1,20 @@
 """Brevo (ex-Sendinblue) API v3.
 
-Facts from ``docs/vendors.md`` §3 and the official spec (``vendor_specs/brevo``):
+Facts (sources in ``constants.py``):
 - upsert: ``POST /v3/contacts/import`` with ``jsonBody`` ``[{email, attributes}]``, ``listIds``,
   ``updateExistingContacts``; JSON body at most 10 MB, "a safe limit of around 8 MB" recommended; no item
-  cap. Asynchronous: 202 ``{"processId"}``, polled at ``GET /v3/processes/{id}`` until ``completed``.
-- The import never sends ``emailBlacklist``, so blocklist flags stay as they are ("blocklist flags
-  untouched"): a blocklisted contact is never re-subscribed. Brevo's process report gives counts, not
-  addresses, so ``prepare()`` reads which members of the list are blocklisted and those rows are reported
-  ``suppressed`` without being sent.
+  cap. Asynchronous: 202 ``{"processId"}``, polled at ``GET /v3/processes/{id}`` until it ends.
+- The import never sends ``emailBlacklist``, so blocklist flags stay as they are: a blocklisted contact is
+  never re-subscribed. Blocklisted members of the list are read once per run (``load_suppressed``) and
+  those rows are reported ``suppressed`` without being sent.
 - rate limits (General tier): everything under ``/v3/contacts`` 10 requests/s and 36,000/hour; all other
   endpoints (``/v3/processes`` included) 100/hour. 429 carries ``x-sib-ratelimit-reset`` (seconds).
 - auth: ``api-key`` header.
+
+Per-row truth: a completed import's report files (``info.import``: one CSV per kind of problem) name the
+rows Brevo did not import; those are ``rejected`` with the report's reason and the others ``upserted``. A
+report that cannot be downloaded or read, a count given without a file, or a process that ``failed`` or was
+``cancelled`` leaves the unnamed rows undetermined: ``failed``, sent again at the next run.
 
 Removal policies: ``remove_from_list`` unlinks the contacts from the list (``.../contacts/remove``, ≤ 150
 emails a call; the contact and its attributes stay); ``unsubscribe`` blocklists the contact for email
@@ -28,53 +32,55 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from destinations import reports
 from destinations.base import (
     BatchResult,
     Contact,
     Credential,
+    Destination,
     JobStatus,
-    RateLimit,
     RemovalPolicy,
     RowOutcome,
     RowResult,
     Target,
     VendorLimits,
     compact_json,
+    merge_verdicts,
 )
-from destinations.http import VendorHttp, reset_header
+from destinations.brevo.constants import (
+    ATTRIBUTES,
+    BASE_URL,
+    COMPLETED,
+    CONTACT,
+    CONTACTS,
+    CONTACTS_LIMITS,
+    CONTACTS_PAGE,
+    ENDED_BADLY,
+    IMPORT,
+    IMPORT_REPORTS,
+    LIST,
+    LIST_EDIT_MAX,
+    LIST_REMOVE,
+    OTHER_LIMITS,
+    PROCESS,
+    RATE_RESET_HEADER,
+    RUNNING,
+    SAFE_BODY_BYTES,
+    attribute_name,
+)
+from destinations.http import reset_header
 from shared.errors import FieldsMissing, TargetNotFound
 
-BASE_URL = "https://api.brevo.com"
-IMPORT = "/v3/contacts/import"
-PROCESS = "/v3/processes/{process_id}"
-LIST = "/v3/contacts/lists/{list_id}"
-CONTACTS = "/v3/contacts"
-LIST_REMOVE = "/v3/contacts/lists/{list_id}/contacts/remove"
-ATTRIBUTES = "/v3/contacts/attributes"
-CONTACT = "/v3/contacts/{identifier}"
-
-SAFE_BODY_BYTES = 8_000_000  # "we recommend a safe limit of around 8 MB"
-LIST_EDIT_MAX = 150  # contacts/add and contacts/remove take at most 150 emails
-# GET /v3/contacts takes up to 1,000 a page (the list's own .../lists/{id}/contacts only 500): half the
-# requests for the suppression read-back, which pages every member modified since the last run.
-CONTACTS_PAGE = 1000
-CONTACTS_LIMITS = (RateLimit(10, 1.0), RateLimit(36_000, 3_600.0))  # General tier, /v3/contacts/*
-OTHER_LIMITS = (RateLimit(100, 3_600.0),)  # "All other endpoints": 100 requests per hour
-
-STANDARD = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "phone": "SMS"}
-RETRY_AFTER = reset_header("x-sib-ratelimit-reset", epoch=False)
+_RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
 
-def attribute_name(attribute: str) -> str:
-    """Brevo attribute names are upper case; the standard ones have fixed names."""
-    return STANDARD.get(attribute, attribute.upper())
-
-
-class BrevoDestination:
+class BrevoDestination(Destination):
     """Brevo adapter: asynchronous JSON imports into a list, paced per Brevo's two rate buckets."""
 
     vendor: ClassVar[str] = "brevo"
     display_name: ClassVar[str] = "Brevo"
+    default_base_url: ClassVar[str] = BASE_URL
+    reads_suppressions: ClassVar[bool] = True
     limits: ClassVar[VendorLimits] = VendorLimits(
         upsert_batch_items=1_000_000,  # no item cap: the body size decides
         remove_batch_items=LIST_EDIT_MAX,
@@ -95,24 +101,11 @@ class BrevoDestination:
         credential: Credential,
         target: Target,
         base_url: str | None = None,
+        connection: str | None = None,
     ) -> None:
-        self.client = client
-        self.target = target
-        self.base_url = (base_url or BASE_URL).rstrip("/")
-        self._headers = {"api-key": credential.secret.get_secret_value(), "Content-Type": "application/json"}
-        self.http = VendorHttp(
-            client,
-            base_url=self.base_url,
-            headers=self._headers,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"list {target.list_id!r}",
-            retry_after=RETRY_AFTER,
-        )
+        super().__init__(client=client, credential=credential, target=target, base_url=base_url, connection=connection)
         self._attributes = {a: attribute_name(a) for a in target.mapped_attributes}
         self._types: dict[str, str] | None = None
-        # Blocklisted members of the list (email → reason): read once per run through ``load_suppressed``.
-        self.suppressed: dict[str, str] = {}
         self._list_id: int | None = int(target.list_id) if target.list_id.isdigit() else None
         head = {
             "listIds": [self._list_id or 0],
@@ -121,6 +114,13 @@ class BrevoDestination:
             "disableNotification": True,
         }
         self._envelope_head = orjson.dumps(head)[:-1] + b',"jsonBody":['
+
+    def auth_headers(self, credential: Credential) -> dict[str, str]:
+        return {"api-key": credential.secret.get_secret_value()}
+
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        return _RESET(response)
 
     def rate_bucket(self, method: str, path: str) -> str:
         return "contacts" if path.startswith("/v3/contacts") else "other"
@@ -143,10 +143,11 @@ class BrevoDestination:
 
     async def _load_types(self) -> dict[str, str]:
         if self._types is None:
-            body = (await self.http.call("GET", ATTRIBUTES)).json()
+            body = self.http.json(await self.http.call("GET", ATTRIBUTES))
             known = {str(a.get("name", "")).upper(): str(a.get("type", "text")) for a in body.get("attributes", [])}
             missing = sorted({name for name in self._attributes.values() if name not in known})
             if missing:
+                # Brevo's import silently ignores an attribute the account lacks: refuse the mapping instead.
                 raise FieldsMissing(
                     f"the contact attribute(s) {', '.join(missing)} do not exist in the Brevo account: create them "
                     "under Contacts > Settings > Contact attributes, or remove them from the export's field mapping",
@@ -161,10 +162,9 @@ class BrevoDestination:
         await self._load_types()
 
     async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
-        """Blocklisted members of the list: Brevo's import report gives counts, not addresses, so this is
-        how those rows are reported ``suppressed``. One request per 1,000 members (contacts bucket); with
-        ``since`` (the last committed run) only members modified after it — a 1M list otherwise costs
-        1,000 requests per refresh, and contacts found earlier are already remembered in the snapshot.
+        """Blocklisted members of the list. One request per 1,000 members (contacts bucket); with ``since``
+        (the last committed run) only members modified after it — a 1M list otherwise costs 1,000 requests
+        per refresh, and contacts found earlier are already remembered in the snapshot.
 
         Raises CredentialRefused, TargetNotFound, RetryableDestinationError."""
         blocklisted: dict[str, str] = {}
@@ -173,7 +173,7 @@ class BrevoDestination:
         if since is not None:
             params["modifiedSince"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         while True:
-            page = (await self.http.call("GET", CONTACTS, params={**params, "offset": offset})).json()
+            page = self.http.json(await self.http.call("GET", CONTACTS, params={**params, "offset": offset}))
             contacts = page.get("contacts", [])
             for contact in contacts:
                 if contact.get("emailBlacklisted"):
@@ -212,41 +212,60 @@ class BrevoDestination:
         verdicts: dict[str, list[str]] = {}
         chosen: list[bytes] = []
         for contact, body in zip(contacts, encoded, strict=True):
-            if contact.email in self.suppressed:
-                verdicts[contact.email] = [RowOutcome.SUPPRESSED.value, self.suppressed[contact.email]]
-            elif (problem := self._refusal(contact)) is not None:
+            if (problem := self._refusal(contact)) is not None:
                 verdicts[contact.email] = [RowOutcome.REJECTED.value, problem]
             else:
                 chosen.append(body)
         if not chosen:
-            return BatchResult(
-                results=[RowResult(c.email, RowOutcome(verdicts[c.email][0]), verdicts[c.email][1]) for c in contacts]
-            )
+            return BatchResult(results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, "not sent"))
         response = await self.http.call("POST", IMPORT, content=self._envelope_head + b",".join(chosen) + b"]}")
-        return BatchResult(job={"process_id": response.json()["processId"], "verdicts": verdicts})
+        return BatchResult(job={"process_id": self.http.json(response, "processId"), "verdicts": verdicts})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
-        response = await self.http.send("GET", PROCESS.format(process_id=job["process_id"]))
-        self.http.check(response, f"import process {job['process_id']}")
-        body = response.json()
+        process_id = job["process_id"]
+        verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
+        body = await self.read_job(PROCESS.format(process_id=process_id))
+        if body is None:
+            return self.job_vanished(contacts, "import process", process_id, verdicts)
         status = str(body.get("status", ""))
-        if status in ("queued", "in_process", "processing"):
+        if status in RUNNING or not status:
             return JobStatus(done=False)
-        verdicts: Mapping[str, Sequence[str]] = job.get("verdicts", {})
-        if status in ("failed", "cancelled"):
-            reason = f"the Brevo import process {status}: {body.get('error') or 'no reason given'}"
-            default, default_reason = RowOutcome.FAILED, reason
-        else:
-            default, default_reason = RowOutcome.UPSERTED, ""
-        results = []
-        for contact in contacts:
-            verdict = verdicts.get(contact.email)
-            if verdict is not None:
-                results.append(RowResult(contact.email, RowOutcome(verdict[0]), verdict[1]))
-            else:
-                results.append(RowResult(contact.email, default, default_reason or None))
-        return JobStatus(done=True, results=results)
+        sent = {c.email for c in contacts if c.email not in verdicts}
+        named, unreadable = await self._reports(body.get("info"), process_id)
+        for email, reason in named.items():
+            if email in sent:
+                verdicts[email] = [RowOutcome.REJECTED.value, reason]
+        if status in ENDED_BADLY:
+            error = self.scrub(str(body.get("error") or "no reason given"))
+            reason = f"Brevo import process {process_id} {status} ({error}); which rows it imported is unknown"
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        if status != COMPLETED:
+            reason = f"Brevo import process {process_id} ended in an unknown state {status!r}"
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        if unreadable:
+            reason = f"{'; '.join(unreadable)}; which rows Brevo imported is unknown"
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.UPSERTED))
+
+    async def _reports(self, info: Any, process_id: object) -> tuple[dict[str, str], list[str]]:
+        """Rows named by the process's import reports (email → reason), and what could not be read."""
+        named: dict[str, str] = {}
+        unreadable: list[str] = []
+        found = (info or {}).get("import") if isinstance(info, dict) else None
+        for key, value in (found or {}).items():
+            reason = IMPORT_REPORTS.get(key, f"Brevo reported the row in {key}")
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                what = f"the {key} report of Brevo import process {process_id}"
+                text, problem = await reports.download(self.client, value, what)
+                rows, problem = reports.emails_in_csv(text, what) if text is not None else ({}, problem)
+                if problem is not None:
+                    unreadable.append(problem)
+                for email, detail in rows.items():
+                    named.setdefault(email, self.scrub(f"{reason}: {detail}" if detail else reason))
+            elif isinstance(value, int | float) and value > 0:
+                unreadable.append(f"Brevo import process {process_id} counted {value:g} {key} without naming them")
+        return named, unreadable
 
     # ---- removal -------------------------------------------------------------------------------
 
@@ -257,13 +276,9 @@ class BrevoDestination:
         policy = self.target.removal_policy
         if policy is RemovalPolicy.REMOVE_FROM_LIST:
             path = LIST_REMOVE.format(list_id=self._require_list())
-            response = await self.http.send(
-                "POST",
-                path,
-                content=orjson.dumps({"emails": [c.email for c in contacts]}),
-            )
+            response = await self.http.send("POST", path, content=orjson.dumps({"emails": [c.email for c in contacts]}))
             if response.status_code != 400:  # 400: none of them was in the list — already the wanted state
-                self.http.check(response, f"list {self.target.list_id!r}")
+                self.http.check(response)
         else:
 
             async def one(contact: Contact) -> None:
@@ -271,11 +286,7 @@ class BrevoDestination:
                 if policy is RemovalPolicy.DELETE:
                     response = await self.http.send("DELETE", path)
                 else:
-                    response = await self.http.send(
-                        "PUT",
-                        path,
-                        content=orjson.dumps({"emailBlacklisted": True}),
-                    )
+                    response = await self.http.send("PUT", path, content=orjson.dumps({"emailBlacklisted": True}))
                 if response.status_code != 404:
                     self.http.check(response, f"contact {contact.email}")
 

@@ -1,15 +1,21 @@
 """SendGrid Marketing Campaigns ("new" contacts API, v3).
 
-Facts from ``docs/vendors.md`` §2 and the official spec (``vendor_specs/sendgrid``):
+Facts (sources in ``constants.py``):
 - upsert: ``PUT /v3/marketing/contacts`` with ``list_ids`` and up to 30,000 contacts or 6 MB, whichever
-  is lower; 202 ``{"job_id"}``; the job is polled at ``GET /v3/marketing/contacts/imports/{id}`` and its
-  per-contact errors are in the file at ``results.errors_url``.
+  is lower; 202 ``{"job_id"}``; the job is polled at ``GET /v3/marketing/contacts/imports/{id}``
+  (``pending | completed | errored | failed``) and its per-contact errors are in the file at
+  ``results.errors_url``.
 - custom fields are keyed by their *id* (``w1``), so ``prepare()`` reads ``/v3/marketing/field_definitions``.
 - removal from a list needs contact ids: ``POST /v3/marketing/contacts/search/emails`` (≤ 100 emails),
   then ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=...`` ("the contacts will not be deleted").
 - SendGrid contacts carry no subscription status: unsubscribes, bounces and spam reports live in the
   account's suppression lists, which the upsert never touches. A contact on one of them is reported
   ``suppressed`` and not pushed at all, so the product never works against an unsubscribe.
+
+Per-row truth: a job's rows named in its error file are ``rejected`` with SendGrid's reason; the others
+are ``upserted`` only when the job's counts (created + updated) account for every one of them — whatever
+the job's final status, so an ``errored`` job that stored most rows still reports them. When the error
+file cannot be read or the counts do not add up, the undetermined rows are ``failed`` (sent again next run).
 
 Removal policies: ``remove_from_list`` removes list membership only (contact and its data stay);
 ``unsubscribe`` adds the email to the global unsubscribe group (``POST /v3/asm/suppressions/global``)
@@ -19,8 +25,6 @@ and leaves list membership; ``delete`` deletes the contact from the whole accoun
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -28,78 +32,57 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from destinations import reports
 from destinations.base import (
     BatchResult,
     Contact,
     Credential,
+    Destination,
     JobStatus,
-    RateLimit,
     RemovalPolicy,
     RowOutcome,
     RowResult,
     Target,
     VendorLimits,
     compact_json,
+    merge_verdicts,
 )
-from destinations.http import VendorHttp, reset_header
+from destinations.http import reset_header
+from destinations.sendgrid.constants import (
+    ASSUMED_RATE,
+    BASE_URL,
+    CONTACTS,
+    ENVELOPE_BYTES,
+    FIELD_DEFINITIONS,
+    GLOBAL_UNSUBSCRIBE,
+    IMPORTS,
+    JOB_PENDING,
+    LIST,
+    LIST_CONTACTS,
+    MAX_BODY_BYTES,
+    MAX_CONTACTS,
+    MAX_LENGTHS,
+    RATE_RESET_HEADER,
+    RESERVED,
+    SCOPES,
+    SEARCH_EMAILS,
+    SEARCH_MAX_EMAILS,
+    SUPPRESSION_LISTS,
+    SUPPRESSION_PAGE,
+    rate_bucket_of,
+)
 from shared.errors import FieldsMissing, RequestRejected
 
-BASE_URL = "https://api.sendgrid.com"
-CONTACTS = "/v3/marketing/contacts"
-IMPORTS = "/v3/marketing/contacts/imports/{job_id}"
-SEARCH_EMAILS = "/v3/marketing/contacts/search/emails"
-LIST = "/v3/marketing/lists/{list_id}"
-LIST_CONTACTS = "/v3/marketing/lists/{list_id}/contacts"
-FIELD_DEFINITIONS = "/v3/marketing/field_definitions"
-SCOPES = "/v3/scopes"
-GLOBAL_UNSUBSCRIBE = "/v3/asm/suppressions/global"
-# Suppression lists: an address on any of them must not be pushed (``suppressed``).
-SUPPRESSION_LISTS = {
-    "/v3/suppression/unsubscribes": "unsubscribed in SendGrid (global unsubscribe)",
-    "/v3/suppression/bounces": "bounced in SendGrid",
-    "/v3/suppression/spam_reports": "reported spam in SendGrid",
-}
-SUPPRESSION_PAGE = 500  # the suppression endpoints' maximum ``limit``
-
-MAX_CONTACTS = 30_000  # "up to 30,000 contacts, or 6MB of data, whichever is lower"
-MAX_BODY_BYTES = 6_000_000  # 6 MB read as decimal megabytes: the stricter reading
-SEARCH_MAX_EMAILS = 100  # search/emails: "up to 100 contacts"
-# UNCONFIRMED: SendGrid publishes no number for the marketing endpoints (vendors.md §2.3), only that
-# each endpoint has one and answers 429 with X-RateLimit-Reset. We assume 10 requests/s per endpoint
-# family, a figure comfortably inside what accounts observe; the 429 handling covers a lower real one.
-ASSUMED_RATE = (RateLimit(10, 1.0),)
-
-# The product's standard attributes as SendGrid reserved fields (the rest are custom fields by name).
-RESERVED = {
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "address": "address_line_1",
-    "city": "city",
-    "state": "state_province_region",
-    "postal_code": "postal_code",
-    "country": "country",
-}
-
-# ContactRequest ``maxLength`` values of the official spec: longer values are refused per row here,
-# before a 400 would cost a round trip.
-MAX_LENGTHS = {
-    "email": 254,
-    "first_name": 50,
-    "last_name": 50,
-    "address_line_1": 100,
-    "city": 60,
-    "state_province_region": 50,
-    "country": 50,
-}
-
-ENVELOPE_BYTES = 256  # '{"list_ids":["<uuid>"],"contacts":[' + ']}'
+_RESET = reset_header(RATE_RESET_HEADER, epoch=True)
 
 
-class SendGridDestination:
+class SendGridDestination(Destination):
     """SendGrid adapter: asynchronous upserts (job polled later), list removal by contact id."""
 
     vendor: ClassVar[str] = "sendgrid"
     display_name: ClassVar[str] = "SendGrid"
+    default_base_url: ClassVar[str] = BASE_URL
+    reads_suppressions: ClassVar[bool] = True
     limits: ClassVar[VendorLimits] = VendorLimits(
         upsert_batch_items=MAX_CONTACTS,
         remove_batch_items=SEARCH_MAX_EMAILS,
@@ -127,32 +110,19 @@ class SendGridDestination:
         credential: Credential,
         target: Target,
         base_url: str | None = None,
+        connection: str | None = None,
     ) -> None:
-        self.client = client
-        self.target = target
-        self.base_url = (base_url or BASE_URL).rstrip("/")
-        # Built once; the key never appears anywhere else (not in URLs, logs or messages).
-        self._headers = {
-            "Authorization": f"Bearer {credential.secret.get_secret_value()}",
-            "Content-Type": "application/json",
-        }
-        self.http = VendorHttp(
-            client,
-            base_url=self.base_url,
-            headers=self._headers,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"list {target.list_id!r}",
-            retry_after=reset_header("x-ratelimit-reset", epoch=True),
-        )
+        super().__init__(client=client, credential=credential, target=target, base_url=base_url, connection=connection)
         self._field_ids: dict[str, str] | None = None
-        # Addresses the account suppresses (email → reason): read once per run by the pipeline through
-        # ``load_suppressed`` and handed to every activity's adapter.
-        self.suppressed: dict[str, str] = {}
         self._custom = [a for a in target.mapped_attributes if a not in RESERVED]
         self._envelope_head = b'{"list_ids":' + orjson.dumps([target.list_id]) + b',"contacts":['
 
-    # ---- plumbing ------------------------------------------------------------------------------
+    def auth_headers(self, credential: Credential) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credential.secret.get_secret_value()}"}
+
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        return _RESET(response)
 
     def rate_bucket(self, method: str, path: str) -> str:
         return rate_bucket_of(path)
@@ -175,7 +145,7 @@ class SendGridDestination:
     async def _load_fields(self) -> None:
         if self._field_ids is not None:
             return
-        body = (await self.http.call("GET", FIELD_DEFINITIONS)).json()
+        body = self.http.json(await self.http.call("GET", FIELD_DEFINITIONS))
         known = {f["name"]: f["id"] for f in body.get("custom_fields", [])}
         missing = [name for name in self._custom if name not in known]
         if missing:
@@ -198,7 +168,7 @@ class SendGridDestination:
             window = {"start_time": int(since.timestamp())} if since is not None else {}
             while True:
                 params = {"limit": SUPPRESSION_PAGE, "offset": offset, **window}
-                page = (await self.http.call("GET", path, params=params)).json()
+                page = self.http.json(await self.http.call("GET", path, params=params))
                 for entry in page:
                     suppressed.setdefault(str(entry.get("email", "")).lower(), reason)
                 if len(page) < SUPPRESSION_PAGE:
@@ -229,21 +199,17 @@ class SendGridDestination:
         return compact_json(item)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
-        """Submit an import job for the batch; contacts on a suppression list are not sent.
+        """Submit an import job for the batch.
 
         A 400 naming single contacts (``contacts[i].field``) rejects those rows and resubmits the rest
         once, so one bad value never costs a whole batch. Raises CredentialRefused, TargetNotFound,
         RequestRejected, RetryableDestinationError.
         """
-        suppressed = self.suppressed
         verdicts: dict[str, list[str]] = {}
         send_idx = []
         for i, contact in enumerate(contacts):
-            reason = suppressed.get(contact.email)
             too_long = _too_long(contact)
-            if reason is not None:
-                verdicts[contact.email] = [RowOutcome.SUPPRESSED.value, reason]
-            elif too_long is not None:
+            if too_long is not None:
                 verdicts[contact.email] = [RowOutcome.REJECTED.value, too_long]
             else:
                 send_idx.append(i)
@@ -251,58 +217,72 @@ class SendGridDestination:
             if not send_idx:
                 break
             body = self._envelope_head + b",".join(encoded[i] for i in send_idx) + b"]}"
-            response = await self.http.send(
-                "PUT",
-                CONTACTS,
-                content=body,
-            )
+            response = await self.http.send("PUT", CONTACTS, content=body)
             if response.status_code == 400:
                 refused = _refused_rows(response, len(send_idx))
                 if refused:
                     for position, message in refused.items():
                         email = contacts[send_idx[position]].email
-                        verdicts[email] = [RowOutcome.REJECTED.value, message]
+                        verdicts[email] = [RowOutcome.REJECTED.value, self.scrub(message)]
                     send_idx = [i for k, i in enumerate(send_idx) if k not in refused]
                     continue
-            self.http.check(response, f"list {self.target.list_id!r}")
-            return BatchResult(job={"job_id": response.json()["job_id"], "verdicts": verdicts})
+            self.http.check(response)
+            return BatchResult(job={"job_id": self.http.json(response, "job_id"), "verdicts": verdicts})
         if send_idx:
             raise RequestRejected(
                 "SendGrid refused the batch twice naming different contacts", vendor=self.vendor, status=400
             )
-        return BatchResult(results=_results(contacts, verdicts, default=None))
+        return BatchResult(results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, "not sent"))
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
-        verdicts: dict[str, list[str]] = dict(job.get("verdicts", {}))
-        body = (await self.http.call("GET", IMPORTS.format(job_id=job["job_id"]))).json()
-        status = body.get("status")
-        if status == "pending":
+        verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
+        job_id = str(job["job_id"])
+        body = await self.read_job(IMPORTS.format(job_id=job_id))
+        if body is None:
+            return self.job_vanished(contacts, "import job", job_id, verdicts)
+        status = str(body.get("status", ""))
+        if status == JOB_PENDING or not status:
             return JobStatus(done=False)
-        if status in ("errored", "failed"):
-            reason = f"the SendGrid import job {status}"
-            for contact in contacts:
-                verdicts.setdefault(contact.email, [RowOutcome.FAILED.value, reason])
-            return JobStatus(done=True, results=_results(contacts, verdicts, default=None))
+        sent = [c for c in contacts if c.email not in verdicts]
         results = body.get("results") or {}
-        if results.get("errored_count") and results.get("errors_url"):
-            for email, message in (await self._job_errors(str(results["errors_url"]))).items():
-                verdicts.setdefault(email, [RowOutcome.REJECTED.value, message])
-        return JobStatus(done=True, results=_results(contacts, verdicts, default=RowOutcome.UPSERTED))
+        errored = _count(results, "errored_count")
+        named: dict[str, str] = {}
+        unreadable: str | None = None
+        if errored or status != "completed":
+            url = results.get("errors_url")
+            if url:
+                named, unreadable = await self._job_errors(str(url), job_id)
+            elif errored:
+                unreadable = f"SendGrid import job {job_id} reported {errored} errors without an error file"
+        sent_emails = {c.email for c in sent}
+        for email, message in named.items():
+            if email in sent_emails:
+                verdicts[email] = [RowOutcome.REJECTED.value, message]
+        rest = [c for c in sent if c.email not in named]
+        stored = _count(results, "created_count") + _count(results, "updated_count")
+        if unreadable is not None:
+            reason = f"{unreadable}; which rows SendGrid kept is unknown"
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        if rest and stored != len(rest):
+            reason = (
+                f"SendGrid import job {job_id} ended {status}; its counts (created + updated = {stored}, "
+                f"errored = {errored}) do not confirm the {len(rest)} rows its error file does not name"
+            )
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.UPSERTED))
 
-    async def _job_errors(self, url: str) -> dict[str, str]:
-        """The job's error file (CSV: email, error). It lives on a download host: no credential sent."""
-        try:
-            response = await self.client.get(url)
-        except httpx.HTTPError:
-            return {}
-        self.http.check(response, "the error file")
-        errors: dict[str, str] = {}
-        for row in csv.DictReader(io.StringIO(response.text)):
-            email = (row.get("email") or "").strip().lower()
-            if email:
-                errors[email] = (row.get("error") or "refused by SendGrid").strip()
-        return errors
+    async def _job_errors(self, url: str, job_id: str) -> tuple[dict[str, str], str | None]:
+        """The job's error file (CSV with an email and an error column) as email → reason, or the reason
+        it could not be read. It lives on a download host: no credential is sent."""
+        what = f"the error file of SendGrid import job {job_id}"
+        text, problem = await reports.download(self.client, url, what)
+        if text is None:
+            return {}, problem
+        found, problem = reports.emails_in_csv(text, what)
+        return {
+            email: self.scrub(reason or "refused by SendGrid (no reason given)") for email, reason in found.items()
+        }, problem
 
     # ---- removal -------------------------------------------------------------------------------
 
@@ -312,7 +292,7 @@ class SendGridDestination:
         if response.status_code == 404:
             return {}  # "404 when no contacts are found": nothing to remove
         self.http.check(response, "the contacts searched")
-        found = response.json().get("result", {})
+        found = self.http.json(response).get("result", {})
         return {email: entry["contact"]["id"] for email, entry in found.items() if "contact" in entry}
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
@@ -340,19 +320,9 @@ class SendGridDestination:
         return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
 
 
-def rate_bucket_of(path: str) -> str:
-    """SendGrid limits per endpoint family; the simulator counts requests by the same buckets."""
-    if path.startswith("/v3/marketing/contacts/imports"):
-        return "imports"
-    if path.startswith("/v3/marketing/contacts/search"):
-        return "search"
-    if path.startswith("/v3/marketing/contacts"):
-        return "contacts"
-    if path.startswith("/v3/marketing/lists"):
-        return "lists"
-    if path.startswith("/v3/marketing/field_definitions"):
-        return "fields"
-    return "suppressions"
+def _count(results: Mapping[str, Any], name: str) -> int:
+    value = results.get(name)
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def _too_long(contact: Contact) -> str | None:
@@ -384,16 +354,3 @@ def _refused_rows(response: httpx.Response, count: int) -> dict[int, str]:
         if 0 <= position < count:
             refused.setdefault(position, str(error.get("message") or "refused by SendGrid"))
     return refused
-
-
-def _results(
-    contacts: Sequence[Contact], verdicts: Mapping[str, Sequence[str]], *, default: RowOutcome | None
-) -> list[RowResult]:
-    results = []
-    for contact in contacts:
-        verdict = verdicts.get(contact.email)
-        if verdict is not None:
-            results.append(RowResult(contact.email, RowOutcome(verdict[0]), verdict[1]))
-        elif default is not None:
-            results.append(RowResult(contact.email, default))
-    return results

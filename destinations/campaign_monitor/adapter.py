@@ -1,7 +1,6 @@
 """Campaign Monitor (createsend API v3.3).
 
-Facts from ``docs/vendors.md`` §5 (official SDK ``campaignmonitor/createsend-python`` v9.1.4 and its test
-fixtures; the official error tables seen through a transcription):
+Facts (sources in ``constants.py``):
 - upsert: ``POST /api/v3.3/subscribers/{listid}/import.json``, at most 1,000 subscribers a call (code
   209 beyond), synchronous: 201 with a summary, or 400 with code 210 "Subscriber Import had some
   failures" and ``ResultData.FailureDetails[{EmailAddress, Code, Message}]``.
@@ -11,8 +10,11 @@ fixtures; the official error tables seen through a transcription):
 - one ``Name`` field (first and last name joined); everything else is a custom field by key; values at
   most 250 characters.
 - auth: HTTP Basic with the API key as user name, or an OAuth ``Bearer`` token.
-- no rate limit is published for subscriber endpoints (vendors.md §5.3). UNCONFIRMED: we assume at most
-  10 requests in flight, the politeness Campaign Monitor's own integrations use, and honour any 429.
+
+Per-row truth: failures are named per subscriber; the others are ``upserted`` only when the summary's
+counts (new + existing + failures = subscribers sent) confirm that every one of them was kept. A subscriber
+Campaign Monitor drops without naming it (a custom field the list lacks, for one: pre-flight refuses such a
+mapping) makes the counts fall short, and the unnamed rows are then ``failed`` (sent again next run).
 
 Removal policies (one request per subscriber — Campaign Monitor has no bulk removal):
 ``remove_from_list`` deletes the subscriber from the list (``DELETE /subscribers/{listid}.json``; Campaign
@@ -34,7 +36,7 @@ from destinations.base import (
     BatchResult,
     Contact,
     Credential,
-    JobStatus,
+    Destination,
     RemovalPolicy,
     RowOutcome,
     RowResult,
@@ -42,38 +44,38 @@ from destinations.base import (
     VendorLimits,
     compact_json,
 )
-from destinations.http import VendorHttp, reset_header
+from destinations.campaign_monitor.constants import (
+    ASSUMED_CONCURRENCY,
+    BASE_URL,
+    COMPLIANCE_CODES,
+    CUSTOM_FIELDS,
+    IMPORT,
+    IMPORT_MAX,
+    INVALID_LIST_CODES,
+    LIST,
+    MAX_VALUE,
+    NAME_PARTS,
+    NOT_IN_LIST,
+    PARTIAL_IMPORT,
+    RATE_RESET_HEADER,
+    REMOVE_BATCH,
+    SUBSCRIBER,
+    SYSTEM_DATE,
+    UNSUBSCRIBE,
+    field_key,
+)
+from destinations.http import reset_header
 from shared.errors import FieldsMissing, TargetNotFound
 
-BASE_URL = "https://api.createsend.com"
-API = "/api/v3.3"
-IMPORT = API + "/subscribers/{list_id}/import.json"
-SUBSCRIBER = API + "/subscribers/{list_id}.json"
-UNSUBSCRIBE = API + "/subscribers/{list_id}/unsubscribe.json"
-LIST = API + "/lists/{list_id}.json"
-CUSTOM_FIELDS = API + "/lists/{list_id}/customfields.json"
-SYSTEM_DATE = API + "/systemdate.json"
-
-IMPORT_MAX = 1_000  # code 209: "You can only add 1000 subscribers in one call"
-REMOVE_BATCH = 50  # one request per subscriber; 50 per pipeline batch
-ASSUMED_CONCURRENCY = 10
-MAX_VALUE = 250  # custom field values
-INVALID_LIST_CODES = (101,)  # "Invalid ListID"
-COMPLIANCE_CODES = {204: "in the suppression list", 205: "deleted", 206: "unsubscribed", 207: "bounced"}
-NAME_PARTS = ("first_name", "last_name")
-RETRY_AFTER = reset_header("x-ratelimit-reset", epoch=False)
+_RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
 
-def field_key(name: str) -> str:
-    """Custom field keys appear as ``[Key]`` in list definitions; requests may use either form."""
-    return name.strip("[]")
-
-
-class CampaignMonitorDestination:
+class CampaignMonitorDestination(Destination):
     """Campaign Monitor adapter: synchronous imports of up to 1,000 subscribers, Resubscribe off."""
 
     vendor: ClassVar[str] = "campaign_monitor"
     display_name: ClassVar[str] = "Campaign Monitor"
+    default_base_url: ClassVar[str] = BASE_URL
     limits: ClassVar[VendorLimits] = VendorLimits(
         upsert_batch_items=IMPORT_MAX,
         remove_batch_items=REMOVE_BATCH,
@@ -92,53 +94,56 @@ class CampaignMonitorDestination:
         credential: Credential,
         target: Target,
         base_url: str | None = None,
+        connection: str | None = None,
     ) -> None:
-        self.client = client
-        self.target = target
-        self.base_url = (base_url or BASE_URL).rstrip("/")
-        secret = credential.secret.get_secret_value()
-        if credential.kind == "oauth_token":
-            authorization = f"Bearer {secret}"
-        else:
-            authorization = "Basic " + base64.b64encode(f"{secret}:x".encode()).decode()
-        self._headers = {"Authorization": authorization, "Content-Type": "application/json"}
-        self.http = VendorHttp(
-            client,
-            base_url=self.base_url,
-            headers=self._headers,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"list {target.list_id!r}",
-            retry_after=RETRY_AFTER,
-        )
+        super().__init__(client=client, credential=credential, target=target, base_url=base_url, connection=connection)
         self._custom = [a for a in target.mapped_attributes if a not in NAME_PARTS]
         self._envelope_head = (
             b'{"Resubscribe":false,"QueueSubscriptionBasedAutoResponders":false,'
             b'"RestartSubscriptionBasedAutoresponders":false,"Subscribers":['
         )
 
-    def rate_bucket(self, method: str, path: str) -> str:
-        return "default"
+    def auth_headers(self, credential: Credential) -> dict[str, str]:
+        secret = credential.secret.get_secret_value()
+        if credential.kind == "oauth_token":
+            return {"Authorization": f"Bearer {secret}"}
+        return {"Authorization": "Basic " + base64.b64encode(f"{secret}:x".encode()).decode()}
 
-    def _check(self, response: httpx.Response, what: str) -> None:
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        return _RESET(response)
+
+    def _check(self, response: httpx.Response) -> None:
         if response.status_code == 400 and _code(response) in INVALID_LIST_CODES:
             raise TargetNotFound(
                 f"list {self.target.list_id!r} does not exist in the Campaign Monitor account",
                 vendor=self.vendor,
                 status=400,
             )
-        self.http.check(response, what)
+        self.http.check(response)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = await self.http.send(method, path, **kwargs)
-        self._check(response, f"list {self.target.list_id!r}")
+        self._check(response)
         return response
 
     async def preflight(self) -> None:
         """Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
         await self._call("GET", SYSTEM_DATE)
         await self._call("GET", LIST.format(list_id=self.target.list_id))
-        fields = (await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id))).json()
+        await self._check_fields()
+
+    async def prepare(self) -> None:
+        """The mapped custom fields are checked again in every activity (one request): Campaign Monitor
+        imports a subscriber whose field the list lacks and drops the value without a word, so a field
+        deleted after pre-flight would lose data while every row reads ``upserted``.
+
+        Raises FieldsMissing, CredentialRefused, TargetNotFound, RetryableDestinationError."""
+        if self._custom:
+            await self._check_fields()
+
+    async def _check_fields(self) -> None:
+        fields = self.http.json(await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id)))
         known = {field_key(str(f.get("Key", ""))).lower() for f in fields}
         missing = sorted(name for name in self._custom if field_key(name).lower() not in known)
         if missing:
@@ -162,7 +167,8 @@ class CampaignMonitorDestination:
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""
         verdicts: dict[str, RowResult] = {}
-        chosen = []
+        chosen: list[bytes] = []
+        sent: list[str] = []
         for contact, body in zip(contacts, encoded, strict=True):
             long = next((k for k, v in contact.attributes.items() if len(v) > MAX_VALUE), None)
             if long is not None:
@@ -171,34 +177,41 @@ class CampaignMonitorDestination:
                     RowOutcome.REJECTED,
                     f"{long} is longer than Campaign Monitor's {MAX_VALUE} characters",
                 )
-            else:
+            elif contact.email not in sent:
                 chosen.append(body)
-        if chosen:
-            path = IMPORT.format(list_id=self.target.list_id)
-            response = await self.http.send(
-                "POST",
-                path,
-                content=self._envelope_head + b",".join(chosen) + b"]}",
+                sent.append(contact.email)
+        if not chosen:
+            return BatchResult(results=[verdicts[c.email] for c in contacts])
+        path = IMPORT.format(list_id=self.target.list_id)
+        response = await self.http.send("POST", path, content=self._envelope_head + b",".join(chosen) + b"]}")
+        if not (response.status_code == 400 and _code(response) == PARTIAL_IMPORT):
+            self._check(response)
+        answer = self.http.json(response)
+        summary: Mapping[str, Any] = (answer.get("ResultData") or answer) if isinstance(answer, dict) else {}
+        failures = 0
+        for failure in summary.get("FailureDetails") or []:
+            email = str(failure.get("EmailAddress", "")).lower()
+            code = int(failure.get("Code") or 0)
+            message = self.scrub(str(failure.get("Message") or f"code {code}"))
+            failures += 1
+            if code in COMPLIANCE_CODES:
+                reason = f"{COMPLIANCE_CODES[code]} in Campaign Monitor ({message})"
+                verdicts[email] = RowResult(email, RowOutcome.SUPPRESSED, reason)
+            else:
+                verdicts[email] = RowResult(email, RowOutcome.REJECTED, message)
+        kept = _number(summary, "TotalNewSubscribers") + _number(summary, "TotalExistingSubscribers")
+        if kept + failures == len(sent):
+            default = RowResult("", RowOutcome.UPSERTED)
+        else:
+            default = RowResult(
+                "",
+                RowOutcome.FAILED,
+                f"Campaign Monitor's import summary accounts for {kept + failures} of the {len(sent)} subscribers sent "
+                "(new + existing + failures): it dropped some without naming them, so which were kept is unknown",
             )
-            if not (response.status_code == 400 and _code(response) == 210):
-                self._check(response, f"list {self.target.list_id!r}")
-            body = response.json() if response.content else {}
-            details = (body.get("ResultData") or body).get("FailureDetails") or []
-            for failure in details:
-                email = str(failure.get("EmailAddress", "")).lower()
-                code = int(failure.get("Code") or 0)
-                message = str(failure.get("Message") or f"code {code}")
-                if code in COMPLIANCE_CODES:
-                    verdicts[email] = RowResult(
-                        email, RowOutcome.SUPPRESSED, f"{COMPLIANCE_CODES[code]} in Campaign Monitor ({message})"
-                    )
-                else:
-                    verdicts[email] = RowResult(email, RowOutcome.REJECTED, message)
-        return BatchResult(results=[verdicts.get(c.email) or RowResult(c.email, RowOutcome.UPSERTED) for c in contacts])
-
-    async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
-        """Imports are synchronous: there is never a job to poll."""
-        return JobStatus(done=True, results=[])
+        return BatchResult(
+            results=[verdicts.get(c.email) or RowResult(c.email, default.outcome, default.reason) for c in contacts]
+        )
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
         """One request per subscriber; a subscriber not in the list counts as removed.
@@ -215,16 +228,19 @@ class CampaignMonitorDestination:
                 )
             else:
                 response = await self.http.send(
-                    "DELETE",
-                    SUBSCRIBER.format(list_id=self.target.list_id),
-                    params={"email": contact.email},
+                    "DELETE", SUBSCRIBER.format(list_id=self.target.list_id), params={"email": contact.email}
                 )
-            if response.status_code == 400 and _code(response) == 203:  # "Subscriber not in list"
+            if response.status_code == 400 and _code(response) == NOT_IN_LIST:
                 return RowResult(contact.email, RowOutcome.REMOVED)
-            self._check(response, f"list {self.target.list_id!r}")
+            self._check(response)
             return RowResult(contact.email, RowOutcome.REMOVED)
 
         return BatchResult(results=list(await asyncio.gather(*(one(c) for c in contacts))))
+
+
+def _number(summary: Mapping[str, Any], name: str) -> int:
+    value = summary.get(name)
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def _code(response: httpx.Response) -> int | None:

@@ -1,13 +1,18 @@
 """Omnisend API, version 2026-03-15.
 
-Facts from ``docs/vendors.md`` §4 and the official specs (``vendor_specs/omnisend``):
+Facts (sources in ``constants.py``):
 - no lists: a tag stands for the export's list (``Target.list_id`` is the tag);
 - upsert through ``POST /api/batches`` (``endpoint: contacts``, ≤ 100 items), asynchronous: 201
-  ``{batchID}``, polled at ``GET /api/batches/{id}`` until ``finished`` (or ``stopped``), whose ``errors``
-  name the items Omnisend refused;
+  ``{batchID}``, polled at ``GET /api/batches/{id}`` until ``finished`` or ``stopped``;
 - 400 requests a minute on contacts and batches, 60 a minute on the tag endpoints; 429 carries
   ``retryAfter`` (seconds) in its body;
 - auth: ``Authorization: Omnisend-API-Key {key}`` and the required ``Omnisend-Version`` header.
+
+Per-row truth: each item's own result decides (``responseCode`` 2xx → upserted, 4xx → rejected with
+Omnisend's detail, anything else → failed). Results are read from the batch's ``responses``/``errors``;
+when those do not account for every item, from ``GET /api/batches/{id}/items`` (which the spec also
+documents: which of them the API fills is unverified, so both are read). An item still unaccounted for
+is ``failed`` — a ``stopped`` batch never reached it.
 
 Never re-subscribe: a contact's email channel status is sent so that *new* contacts get the export's
 status, but Omnisend would apply it to existing contacts too. So the pipeline reads, once per run,
@@ -21,7 +26,7 @@ unsubscribe through an export would be a consent change, so no other policy is o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -32,57 +37,37 @@ from destinations.base import (
     BatchResult,
     Contact,
     Credential,
+    Destination,
     JobStatus,
-    RateLimit,
     RemovalPolicy,
     RowOutcome,
     RowResult,
     Target,
     VendorLimits,
     compact_json,
+    merge_verdicts,
 )
-from destinations.http import VendorHttp, retry_after_header
+from destinations.http import reset_header
+from destinations.omnisend.constants import (
+    API_VERSION,
+    BASE_URL,
+    BATCH,
+    BATCH_ITEMS,
+    BATCH_MAX_ITEMS,
+    BATCHES,
+    CONTACTS,
+    CONTACTS_PAGE,
+    FIELDS,
+    PER_MINUTE,
+    RATE_RESET_HEADER,
+    RUNNING,
+    STOPPED,
+    TAGS,
+    TAGS_PER_MINUTE,
+    UNTAG_MAX,
+)
 
-BASE_URL = "https://api.omnisend.com"
-API_VERSION = "2026-03-15"
-BATCHES = "/api/batches"
-BATCH = "/api/batches/{batch_id}"
-CONTACTS = "/api/contacts"
-TAGS = "/api/contacts/tags"
-BATCH_ITEMS = 100  # CreateBatchRequest.items maxItems 100
-UNTAG_MAX = 250  # RemoveTagsRequest.emails maxItems 250
-CONTACTS_PAGE = 250
-PER_MINUTE = (RateLimit(400, 60.0),)  # "rate limited to 400 requests per minute"
-TAGS_PER_MINUTE = (RateLimit(60, 60.0),)  # tag endpoints: 60 a minute
-
-FIELDS = {
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "address": "address",
-    "city": "city",
-    "state": "state",
-    "postal_code": "postalCode",
-    "country": "country",
-}
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """``RateLimitProblem.retryAfter`` (seconds), else the standard header."""
-    try:
-        value = response.json().get("retryAfter")
-    except ValueError:
-        value = None
-    if isinstance(value, int | float):
-        return float(value)
-    return retry_after_header(response) or _reset_header(response)
-
-
-def _reset_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("x-rate-limit-reset")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+_RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
 
 def email_of(item: Mapping[str, Any]) -> str:
@@ -92,13 +77,16 @@ def email_of(item: Mapping[str, Any]) -> str:
     return str(item.get("email", "")).lower()
 
 
-class OmnisendDestination:
+class OmnisendDestination(Destination):
     """Omnisend adapter: asynchronous batches of 100 contacts, the tag standing for the list."""
 
     vendor: ClassVar[str] = "omnisend"
     display_name: ClassVar[str] = "Omnisend"
+    default_base_url: ClassVar[str] = BASE_URL
+    target_noun: ClassVar[str] = "tag"
+    reads_suppressions: ClassVar[bool] = True
     limits: ClassVar[VendorLimits] = VendorLimits(
-        upsert_batch_items=BATCH_ITEMS,
+        upsert_batch_items=BATCH_MAX_ITEMS,
         remove_batch_items=UNTAG_MAX,
         rate_limits={"batches": PER_MINUTE, "contacts": PER_MINUTE, "tags": TAGS_PER_MINUTE},
         max_concurrency=None,
@@ -113,28 +101,27 @@ class OmnisendDestination:
         credential: Credential,
         target: Target,
         base_url: str | None = None,
+        connection: str | None = None,
     ) -> None:
-        self.client = client
-        self.target = target
-        self.base_url = (base_url or BASE_URL).rstrip("/")
-        scheme = "Bearer" if credential.kind == "oauth_token" else "Omnisend-API-Key"
-        self._headers = {
-            "Authorization": f"{scheme} {credential.secret.get_secret_value()}",
-            "Omnisend-Version": API_VERSION,
-            "Content-Type": "application/json",
-        }
-        self.http = VendorHttp(
-            client,
-            base_url=self.base_url,
-            headers=self._headers,
-            vendor=self.vendor,
-            display_name=self.display_name,
-            target=f"tag {target.list_id!r}",
-            retry_after=retry_after,
-        )
-        self.suppressed: dict[str, str] = {}
+        super().__init__(client=client, credential=credential, target=target, base_url=base_url, connection=connection)
         self._status_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._envelope_head = b'{"method":"POST","endpoint":"contacts","origin":"api","items":['
+
+    def auth_headers(self, credential: Credential) -> dict[str, str]:
+        scheme = "Bearer" if credential.kind == "oauth_token" else "Omnisend-API-Key"
+        return {"Authorization": f"{scheme} {credential.secret.get_secret_value()}", "Omnisend-Version": API_VERSION}
+
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        """``RateLimitProblem.retryAfter`` (seconds), else ``Retry-After``/``X-Rate-Limit-Reset``."""
+        try:
+            body = response.json()
+            value = body.get("retryAfter") if isinstance(body, dict) else None
+        except ValueError:
+            value = None
+        if isinstance(value, int | float):
+            return max(0.0, float(value))
+        return _RESET(response)
 
     def rate_bucket(self, method: str, path: str) -> str:
         if path.startswith(TAGS):
@@ -156,7 +143,7 @@ class OmnisendDestination:
         suppressed: dict[str, str] = {}
         params: dict[str, Any] = {"status": "unsubscribed", "limit": CONTACTS_PAGE}
         while True:
-            page = (await self.http.call("GET", CONTACTS, params=params)).json()
+            page = self.http.json(await self.http.call("GET", CONTACTS, params=params))
             for contact in page.get("contacts", []):
                 suppressed[email_of(contact)] = "unsubscribed in Omnisend; the status was kept"
             paging = page.get("paging") or {}
@@ -191,46 +178,57 @@ class OmnisendDestination:
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, RequestRejected, RetryableDestinationError."""
-        chosen = [body for contact, body in zip(contacts, encoded, strict=True) if contact.email not in self.suppressed]
-        verdicts = {
-            c.email: [RowOutcome.SUPPRESSED.value, self.suppressed[c.email]]
-            for c in contacts
-            if c.email in self.suppressed
-        }
-        if not chosen:
-            return BatchResult(
-                results=[RowResult(c.email, RowOutcome.SUPPRESSED, verdicts[c.email][1]) for c in contacts]
-            )
-        response = await self.http.call("POST", BATCHES, content=self._envelope_head + b",".join(chosen) + b"]}")
-        return BatchResult(job={"batch_id": response.json()["batchID"], "verdicts": verdicts})
+        response = await self.http.call("POST", BATCHES, content=self._envelope_head + b",".join(encoded) + b"]}")
+        return BatchResult(job={"batch_id": self.http.json(response, "batchID"), "verdicts": {}})
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
-        batch = (await self.http.call("GET", BATCH.format(batch_id=job["batch_id"]))).json()
-        status = str(batch.get("status", ""))
-        if status not in ("finished", "stopped"):
-            return JobStatus(done=False)
+        batch_id = str(job["batch_id"])
         verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
-        for item in batch.get("errors") or []:
-            request = item.get("request") or {}
-            response = item.get("response") or {}
-            reason = str(response.get("detail") or response.get("title") or f"HTTP {item.get('responseCode')}")
-            verdicts.setdefault(email_of(request), [RowOutcome.REJECTED.value, reason])
-        accepted = {
-            email_of(item.get("request") or {})
-            for item in batch.get("responses") or []
-            if 200 <= int(item.get("responseCode") or 0) < 300
-        }
-        results = []
-        for contact in contacts:
-            verdict = verdicts.get(contact.email)
-            if verdict is not None:
-                results.append(RowResult(contact.email, RowOutcome(verdict[0]), verdict[1]))
-            elif contact.email in accepted:
-                results.append(RowResult(contact.email, RowOutcome.UPSERTED))
+        batch = await self.read_job(BATCH.format(batch_id=batch_id))
+        if batch is None:
+            return self.job_vanished(contacts, "batch", batch_id, verdicts)
+        status = str(batch.get("status", ""))
+        if status in RUNNING or not status:
+            return JobStatus(done=False)
+        wanted = {c.email for c in contacts if c.email not in verdicts}
+        found = self._item_verdicts(_items_of(batch))
+        if not wanted <= found.keys():
+            items = await self.read_job(BATCH_ITEMS.format(batch_id=batch_id))
+            if items is not None:
+                for email, verdict in self._item_verdicts(_items_of(items)).items():
+                    found.setdefault(email, verdict)
+        for email in wanted & found.keys():
+            verdicts[email] = found[email]
+        if status == STOPPED:
+            reason = f"Omnisend stopped batch {batch_id} (too many errors) before this contact"
+        else:
+            reason = f"Omnisend's batch {batch_id} ended {status} without a result for this contact"
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+
+    def _item_verdicts(self, items: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+        """email → [outcome, reason] from batch items (``request``, ``responseCode``, ``response``)."""
+        verdicts: dict[str, list[str]] = {}
+        for item in items:
+            email = email_of(item.get("request") or {})
+            code = item.get("responseCode")
+            if not email or not isinstance(code, int):
+                continue
+            response = item.get("response")
+            detail = ""
+            if isinstance(response, dict):
+                detail = str(response.get("detail") or response.get("title") or response.get("error") or "")
+                errors = response.get("errors")
+                if isinstance(errors, list) and errors:
+                    detail = "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict)) or detail
+            reason = self.scrub(detail or f"Omnisend answered HTTP {code} for this contact")
+            if 200 <= code < 300:
+                verdicts[email] = [RowOutcome.UPSERTED.value, ""]
+            elif 400 <= code < 500 and code not in (408, 429):
+                verdicts[email] = [RowOutcome.REJECTED.value, reason]
             else:
-                results.append(RowResult(contact.email, RowOutcome.FAILED, f"the Omnisend batch {status} before it"))
-        return JobStatus(done=True, results=results)
+                verdicts.setdefault(email, [RowOutcome.FAILED.value, reason])
+        return verdicts
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
         """Untag (asynchronous on Omnisend's side, unknown emails "silently ignored").
@@ -239,3 +237,13 @@ class OmnisendDestination:
         body = {"emails": [c.email for c in contacts], "tags": [self.target.list_id]}
         await self.http.call("DELETE", TAGS, content=orjson.dumps(body))
         return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
+
+
+def _items_of(batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every item result a batch document carries, wherever the API put it."""
+    items: list[Mapping[str, Any]] = []
+    for key in ("items", "responses", "errors"):
+        value = batch.get(key)
+        if isinstance(value, list):
+            items.extend(item for item in value if isinstance(item, dict))
+    return items

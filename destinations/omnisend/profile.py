@@ -1,0 +1,21 @@
+"""Omnisend's demo mapping, contract case and benchmark figures (see ``destinations.profile``)."""
+
+from destinations.base import Contact
+from destinations.profile import BenchFigures, ContractCase, VendorProfile
+
+PROFILE = VendorProfile(
+    demo_mapping={
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "city": "city",
+        "country": "country",
+    },
+    contract=ContractCase(
+        ("first_name", "last_name"),
+        Contact("someone@example.test", {"first_name": "Fake"}),
+        "valid email",
+        has_lists=False,
+    ),
+    bench=BenchFigures(latency=0.3, job_delay=2.0, documented_1m="4 h"),
+)
