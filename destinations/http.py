@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from shared import telemetry
 from shared.errors import (
     CredentialRefused,
     RateLimited,
@@ -94,12 +95,17 @@ async def send(
     display_name: str,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; transport failures (timeouts, resets) become ``VendorUnavailable``."""
+    """Send one request; transport failures (timeouts, resets) become ``VendorUnavailable``. Every
+    answer is counted per vendor and status (429s apart) in the run's metrics."""
     try:
-        return await client.request(method, url, **kwargs)
+        response = await client.request(method, url, **kwargs)
+        telemetry.record_vendor_request(vendor, response.status_code)
+        return response
     except httpx.TimeoutException as exc:
+        telemetry.record_vendor_request(vendor, "timeout")
         raise VendorUnavailable(f"{display_name} did not answer in time", vendor=vendor) from exc
     except httpx.TransportError as exc:
+        telemetry.record_vendor_request(vendor, "connection_error")
         raise VendorUnavailable(
             f"the connection to {display_name} failed ({type(exc).__name__})", vendor=vendor
         ) from exc

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_activity_width: int = Field(16, ge=1, le=64)
     batch_concurrency: int = Field(4, ge=1, le=64)
     max_attempts: int = Field(8, ge=1, le=50)
+    # A vendor call is retried (429, 5xx, timeouts) for at most this long, then the activity raises
+    # and the Durable retry takes over.
+    vendor_retry_max_seconds: float = Field(300.0, gt=0)
     first_poll_seconds: float = Field(2.0, gt=0)
     max_poll_seconds: float = Field(60.0, gt=0)
     mass_removal_share: float = Field(0.2, gt=0, le=1)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from shared.models import RunReport
 
 LOGGER = logging.getLogger("segment_export")
-VENDOR_LOGGER = logging.getLogger("segment_export.vendor")
 
 _tracer = trace.get_tracer("segment_export")
 _meter = metrics.get_meter("segment_export")
@@ -101,16 +100,3 @@ def record_vendor_request(vendor: str, status: int | str) -> None:
     VENDOR_REQUESTS.add(1, {"export.vendor": vendor, "http.status": str(status)})
     if status == 429:
         VENDOR_THROTTLED.add(1, {"export.vendor": vendor})
-
-
-def record_retry(vendor: str, status: int | str, wait_seconds: float, hint: str | None) -> None:
-    """Every retry is counted and logged with the vendor's own hint (Retry-After, reset header, …)."""
-    VENDOR_RETRIES.add(1, {"export.vendor": vendor, "http.status": str(status)})
-    VENDOR_LOGGER.warning(
-        "%s answered %s; retrying in %.2f s (vendor hint: %s)",
-        vendor,
-        status,
-        wait_seconds,
-        hint or "none",
-        extra={"vendor": vendor, "status": str(status), "retry_in": wait_seconds, "vendor_hint": hint},
-    )

@@ -95,6 +95,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EXPORT_MAX_ACTIVITY_WIDTH', value: '16' }
         { name: 'EXPORT_BATCH_CONCURRENCY', value: '4' }
         { name: 'EXPORT_MAX_ATTEMPTS', value: '8' }
+        { name: 'EXPORT_VENDOR_RETRY_MAX_SECONDS', value: '300' }
         { name: 'EXPORT_FIRST_POLL_SECONDS', value: '2' }
         { name: 'EXPORT_MAX_POLL_SECONDS', value: '60' }
         { name: 'EXPORT_MASS_REMOVAL_SHARE', value: '0.2' }

@@ -16,6 +16,7 @@ non-type annotation", azure-functions-durable-python#468), and then loads no fun
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -145,8 +146,13 @@ async def apply_partition_activity(payload: Payload) -> dict[str, Any]:
     the checkpoint skips the batches already accepted)."""
     partition = payload["partition"]
     with telemetry.activity_span(APPLY_PARTITION, *_ids(payload["root"])) as log:
+        runtime = get_runtime()
+        # The budget is in vendor time, like every other duration (simulations run it scaled).
+        budget = runtime.settings.activity_budget_seconds * runtime.settings.vendor_time_scale
         try:
-            result = await apply_partition(get_runtime(), payload["root"], partition, removals=payload["removals"])
+            result = await apply_partition(
+                runtime, payload["root"], partition, removals=payload["removals"], deadline=time.monotonic() + budget
+            )
         except ExportError as exc:
             if exc.retryable:
                 raise

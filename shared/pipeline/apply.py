@@ -39,6 +39,7 @@ class ApplyResult(BaseModel):
     partition: int
     batches: int = 0
     pending_jobs: int = 0
+    more: bool = False  # stopped at its time budget: call again for the batches not yet sent
 
 
 class PollResult(BaseModel):
@@ -209,13 +210,20 @@ async def _run_batch(
     checkpoint.save()
 
 
-async def apply_partition(runtime: Runtime, root: str, partition: int, *, removals: bool) -> ApplyResult:
+async def apply_partition(
+    runtime: Runtime, root: str, partition: int, *, removals: bool, deadline: float | None = None
+) -> ApplyResult:
     """Send the partition's upserts (and, when ``removals``, its removals). Resumes from the checkpoint.
+
+    ``deadline`` (``time.monotonic()``) bounds the activity: no batch starts after it; the batches in
+    flight finish, the checkpoint records them, and the result says ``more`` so the orchestrator calls
+    again for the rest — however large the partition and however slow the vendor's rate limit.
 
     Raises CredentialRefused / TargetNotFound (the run fails at once); vendor failures of single
     batches become per-row outcomes instead.
     """
     import asyncio
+    import time
 
     plan = load_plan(runtime, root)
     checkpoint = Checkpoint(runtime, plan, partition)
@@ -240,6 +248,9 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
 
             async def one(kind: str, index: int, batch: list[Contact], batch_encoded: list[bytes]) -> None:
                 async with slots:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        result.more = True
+                        return
                     await _run_batch(destination, runtime, checkpoint, kind, index, batch, batch_encoded)
 
             # Upserts finish before removals start: a contact moving between cases is never removed
@@ -252,6 +263,8 @@ async def apply_partition(runtime: Runtime, root: str, partition: int, *, remova
                 )
             )
             result.pending_jobs += len(jobs)
+            if result.more:
+                break  # removals wait until every upsert of the partition went out
     checkpoint.save(force=True)
     return result
 

@@ -30,6 +30,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from destinations.base import RateLimit, VendorLimits
+from shared import telemetry
 from shared.errors import RetryableDestinationError
 
 T = TypeVar("T")
@@ -162,6 +163,7 @@ def _log_retry(policy: RetryPolicy) -> Callable[[RetryCallState], None]:
         if not isinstance(error, RetryableDestinationError):
             return
         wait = retry_state.next_action.sleep if retry_state.next_action is not None else 0.0
+        telemetry.VENDOR_RETRIES.add(1, {"export.vendor": error.vendor, "http.status": str(error.status)})
         log.warning(
             "retrying a %s call after: %s (status %s, vendor hint %s); attempt %d of %d in %.2f s",
             error.vendor,

@@ -34,7 +34,10 @@ def tls_context() -> ssl.SSLContext:
 
 
 def retry_policy(runtime: Runtime) -> RetryPolicy:
-    return RetryPolicy(runtime.settings.max_attempts, time_scale=runtime.settings.vendor_time_scale)
+    settings = runtime.settings
+    return RetryPolicy(
+        settings.max_attempts, time_scale=settings.vendor_time_scale, max_seconds=settings.vendor_retry_max_seconds
+    )
 
 
 def connection_label(plan: Plan) -> str:

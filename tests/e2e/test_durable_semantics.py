@@ -71,3 +71,31 @@ async def test_a_run_of_an_export_that_does_not_exist_fails_with_a_report(env: L
     assert instance.status is OrchestrationRuntimeStatus.Failed
     assert report is not None and report.status is RunStatus.FAILED and report.profiles_read == 0
     assert any("nowhere" in error for error in report.errors), report.errors
+
+
+async def test_apply_stops_at_its_time_budget_and_is_called_again_for_the_rest(azurite: str) -> None:
+    """However slow the vendor, no apply activity outlasts the budget: it stops starting batches at the
+    budget, reports ``more``, and the orchestrator calls it again until every batch went out."""
+    settings = {
+        "rows_per_partition": 4000,  # one partition
+        "vendor_time_scale": 0.05,
+        "activity_budget_seconds": 10,  # 0.5 s at this scale
+        "first_poll_seconds": 0.2,
+        "max_poll_seconds": 0.5,
+    }
+    # Campaign Monitor takes 1,000 subscribers a request; 0.4 s of latency each (at this scale).
+    options = {"latency": 8.0, "time_scale": 0.05}
+    with local_env("campaign_monitor", azurite, simulator_options=options, settings=settings) as env:
+        env.add_connection()
+        sample = seed_sample(env.runtime.segments, 3500)
+        env.add_export()
+
+        instance, report = await env.run("weekly")
+
+        assert report is not None and report.status is RunStatus.SUCCEEDED, report and report.errors
+        assert report.outcomes.upserted == len(sample.expected)
+        assert set(env.simulator.members(env.target_id)) == set(sample.expected)
+        applies = [e for e in instance.history if e["EventType"] == TASK_SCHEDULED and e["Name"] == "apply_partition"]
+        assert len(applies) >= 2, "the apply was not split at its budget"
+        delivered = env.simulator.upserted_emails()
+        assert len(delivered) == len(set(delivered)), "a unit sent again what an earlier one had sent"

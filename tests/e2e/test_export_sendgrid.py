@@ -80,13 +80,13 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
     calls: dict[str, Any] = {"n": 0, "broken": None}
     original = activities.apply_partition
 
-    async def flaky(runtime, root, partition, *, removals):  # the third partition fails every attempt
+    async def flaky(runtime, root, partition, *, removals, deadline=None):  # the third partition always fails
         calls["n"] += 1
         if calls["n"] == 3:
             calls["broken"] = partition
         if partition == calls["broken"]:
             raise RuntimeError("worker lost")
-        return await original(runtime, root, partition, removals=removals)
+        return await original(runtime, root, partition, removals=removals, deadline=deadline)
 
     monkeypatch.setattr(activities, "apply_partition", flaky)
     _, first = await env.run("weekly", trigger="on_demand")

@@ -197,13 +197,13 @@ async def test_a_run_interrupted_during_sync_leaves_a_true_snapshot(
     original = activities.apply_partition
     calls: dict[str, Any] = {"n": 0, "broken": None}
 
-    async def dies_on_the_second(runtime, root, partition, *, removals):  # every attempt at that partition
+    async def dies_on_the_second(runtime, root, partition, *, removals, deadline=None):  # every attempt there
         calls["n"] += 1
         if calls["n"] == 2:
             calls["broken"] = partition
         if partition == calls["broken"]:
             raise RuntimeError("worker lost")
-        return await original(runtime, root, partition, removals=removals)
+        return await original(runtime, root, partition, removals=removals, deadline=deadline)
 
     monkeypatch.setattr(activities, "apply_partition", dies_on_the_second)
     _, interrupted = await env.run("weekly")
