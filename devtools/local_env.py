@@ -4,7 +4,7 @@ and the in-process Durable host — wired exactly as the function app is wired i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +23,7 @@ from shared.storage import BlobStore
 from simulators import simulator_class
 from simulators.base import BaseSimulator
 from simulators.keyvault import KeyVaultStandIn, TestCredential
+from simulators.readback import read_back
 from simulators.remote import RemoteSimulator
 
 # Each vendor declares its demo mapping in its own package (destinations/<vendor>/profile.py).
@@ -80,6 +81,11 @@ class LocalEnv:
         payload = {"export_id": export_id, "trigger": request.pop("trigger", "on_demand"), **request}
         instance = await self.host.run(ORCHESTRATOR, instance_id, payload)
         return instance, self.report_of(instance)
+
+    def read_back(self, emails: Iterable[str] | None = None) -> dict[str, str]:
+        """The export's list as the vendor's own read endpoints give it ({email: the vendor's status
+        word}), read as an integrator would, not through the simulator's internals."""
+        return read_back(self.vendor, self.simulator.url, self.simulator.api_key, self.target_id, emails)
 
     def report_of(self, instance: Instance) -> RunReport | None:
         """The run's report: named by the output of a run that completed, found through the run id in

@@ -47,6 +47,11 @@ async def test_export_delivers_the_valid_deduplicated_subscribable_profiles(azur
         assert set(env.simulator.members(env.target_id)) == set(sample.expected) - set(unsubscribed)
         for email in unsubscribed:
             assert env.simulator.subscription_status(email, env.target_id) not in ("subscribed", None)
+        # The same, read back as an integrator would: through the vendor's own read endpoints.
+        listed = env.read_back(sample.expected)
+        active = {email for email, status in listed.items() if status in ("subscribed", "active")}
+        assert active == set(sample.expected) - set(unsubscribed)
+        assert all(listed[email] not in ("subscribed", "active") for email in unsubscribed), listed
         delivered = env.simulator.upserted_emails()
         assert len(delivered) == len(set(delivered)), "a profile was sent twice"
 
