@@ -38,6 +38,7 @@ class Calls:
     readback_lists: int = 0  # lists the read-back pages through, at least one page each
     readback_page: int = 1  # entries per page
     readback_cursor: bool = False  # each page names the next: pages cannot be read side by side
+    readback_modified: bool = False  # pages through every member modified since the previous run
 
 
 CALLS: dict[str, Calls] = {
@@ -62,6 +63,7 @@ CALLS: dict[str, Calls] = {
         readback_bucket="contacts",
         readback_lists=1,
         readback_page=1000,
+        readback_modified=True,
     ),
     # Pre-flight: ping, audience, merge fields. Synchronous; suppressed members come back in the answer.
     "mailchimp": Calls("default", preflight=("default", "default", "default")),
