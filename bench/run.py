@@ -370,11 +370,16 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Benchmark of {results['date']} on {results['machine']}: {results['profiles']:,} rows from the demo's "
         f"generator ({data['unique']:,} unique valid, {data['invalid']:,} invalid, {data['duplicate']:,} duplicates; "
-        f"CSV + JSON Lines in {data['parts']} parts). Every figure is the median of {results['repeats']} run(s), "
-        "(min–max) where they differ. "
+        f"CSV + JSON Lines in {data['parts']} parts). "
+        + (
+            f"Every figure is the median of {results['repeats']} runs, (min–max) where they differ. "
+            if results["repeats"] > 1
+            else "One run of each. "
+        )
         + (f"{', '.join(real_time)} at real vendor time; " if real_time else "")
         + (
-            f"the others at vendor time × {', '.join(f'{s:g}' for s in scaled)}, projected (bench/README.md)."
+            f"{'the others' if real_time else 'every vendor'} at vendor time × {', '.join(f'{s:g}' for s in scaled)}, "
+            "projected to real time (bench/README.md)."
             if scaled
             else ""
         ),
