@@ -357,10 +357,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
 def buckets(made: dict[str, Any], minimum: dict[str, Any]) -> str:
-    names = sorted(set(made) | set(minimum))
+    """``bucket made/minimum`` for every bucket either side names."""
+    none = {"median": 0, "min": 0, "max": 0}
     return ", ".join(
-        f"{b} {med(made[b]) if b in made else 0:.0f}/{med(minimum[b]) if b in minimum else 0:.0f}" for b in names
+        f"{b} {show(made.get(b, none), count)}/{show(minimum.get(b, none), count)}"
+        for b in sorted(set(made) | set(minimum))
     )
 
 
@@ -417,7 +423,7 @@ def markdown(results: dict[str, Any]) -> str:
         full, refresh = v["full"], v["refresh"]
         lines.append(
             f"| {v['vendor']} | {buckets(full['requests_made'], full['requests_minimum'])} | "
-            f"{show(full['waste']['total'], ratio)} | {show(full['rate_limited'], lambda x: f'{x:.0f}')} | "
+            f"{show(full['waste']['total'], ratio)} | {show(full['rate_limited'], count)} | "
             f"{buckets(refresh['requests_made'], refresh['requests_minimum'])} | "
             f"{show(refresh['waste']['total'], ratio)} | "
             f"{show(full['worker_cpu_seconds'], secs)} | {show(full['azurite_cpu_seconds'], secs)} |"
@@ -437,8 +443,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{show(c['profiles_per_second'], lambda x: f'{x:,.0f}')} | "
             f"{show(c['profiles_per_cpu_second'], lambda x: f'{x:,.0f}')} | "
             f"{show(c['peak_rss_mb'], lambda x: f'{x:.0f} MB')} | "
-            f"{med(c['stage_seconds']):.2f} / {med(c['diff_seconds']):.2f} / {med(c['serialise_seconds']):.2f} s | "
-            f"{med(c['contacts']):,.0f} | {show(c['cpu_seconds'], secs)} | {show(c['azurite_cpu_seconds'], secs)} |"
+            f"{' / '.join(show(c[k], secs) for k in ('stage_seconds', 'diff_seconds', 'serialise_seconds'))} | "
+            f"{show(c['contacts'], count)} | {show(c['cpu_seconds'], secs)} | {show(c['azurite_cpu_seconds'], secs)} |"
         )
     lines.append(
         "\nFloor reasons (full export): "
