@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from bench.floor import CALLS, JOB_DELAY, LATENCY, Work, floor_for, made_seconds, waste
-from bench.inputs import SEGMENTS, Inputs, Variant, contact_bytes
+from bench.inputs import SEGMENTS, Inputs, contact_bytes
 from destinations import vendors
 from devtools.azurite import Azurite
 from devtools.local_env import DEFAULT_MAPPING, LocalEnv, local_env
@@ -85,9 +85,7 @@ async def export_once(env: LocalEnv) -> tuple[float, dict[str, Any]]:
     return elapsed, report.model_dump(mode="json")
 
 
-def run_phase(
-    env: LocalEnv, vendor: str, variant: Variant, *, scale: float, azurite: psutil.Process, work: Work
-) -> dict[str, Any]:
+def run_phase(env: LocalEnv, vendor: str, *, scale: float, azurite: psutil.Process, work: Work) -> dict[str, Any]:
     """One export of the variant already uploaded: wall time, CPU, requests made, floor, projection."""
     env.simulator.reset_log()
     worker_cpu, azurite_cpu = time.process_time(), cpu_seconds(azurite)
@@ -163,7 +161,7 @@ def run_vendor_once(vendor: str, azurite: Azurite, inputs: Inputs, scale: float,
             contacts = variant.unique if number == 0 else variant.changed
             readback = previous if CALLS[vendor].readback_modified else 0
             work = Work(contacts=contacts, contact_bytes=contact_size, readback=readback)
-            result[phase] = run_phase(env, vendor, variant, scale=scale, azurite=azurite_process, work=work)
+            result[phase] = run_phase(env, vendor, scale=scale, azurite=azurite_process, work=work)
             previous = contacts
         result["members"] = env.simulator.member_count(env.target_id)
     full_real = result["full"]["real_seconds"]
