@@ -2,7 +2,9 @@
 
 import azure.durable_functions as df
 
+from blueprints.api import bp as api
 from blueprints.exports import bp as exports
 
 app = df.DFApp()
 app.register_functions(exports)
+app.register_functions(api)

@@ -32,32 +32,34 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORT_", extra="ignore", frozen=True)
 
     # Entra ID token validation.
-    api_tenant_id: str = Field("", pattern=r"^[0-9a-zA-Z.\-]{0,100}$")
+    api_tenant_id: str = Field(default="", pattern=r"^[0-9a-zA-Z.\-]{0,100}$")
     api_audience: str = ""
     api_issuer: str = ""  # default: {ENTRA}/{tenant}/v2.0
     api_jwks_url: str = ""  # default: {ENTRA}/{tenant}/discovery/v2.0/keys
-    api_clock_skew_seconds: int = Field(60, ge=0, le=300)
-    api_jwks_cache_seconds: float = Field(3600.0, gt=0)
+    api_clock_skew_seconds: int = Field(default=60, ge=0, le=300)
+    api_jwks_cache_seconds: float = Field(default=3600.0, gt=0)
     # An unknown key id refreshes the key set, but not more often than this (a flood of forged kids
     # must not become a flood of requests to Entra ID).
-    api_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
+    api_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
 
     # Request shape limits.
-    api_max_body_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
-    api_max_query_bytes: int = Field(2048, ge=256, le=8192)
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    api_max_query_bytes: int = Field(default=2048, ge=256, le=8192)
 
     # OAuth 2 for Mailchimp and Campaign Monitor.
     api_oauth_redirect_uri: str = "http://localhost:8080/oauth/callback"
-    api_oauth_state_key_secret: str = Field("api-oauth-state-key", pattern=r"^[0-9a-zA-Z-]{1,127}$")
-    api_oauth_state_ttl_seconds: int = Field(600, ge=60, le=3600)
+    api_oauth_state_key_secret: str = Field(default="api-oauth-state-key", pattern=r"^[0-9a-zA-Z-]{1,127}$")
+    api_oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     mailchimp_oauth_client_id: str = ""
-    mailchimp_oauth_client_secret_name: str = Field("mailchimp-oauth-client-secret", pattern=r"^[0-9a-zA-Z-]{1,127}$")
+    mailchimp_oauth_client_secret_name: str = Field(
+        default="mailchimp-oauth-client-secret", pattern=r"^[0-9a-zA-Z-]{1,127}$"
+    )
     mailchimp_oauth_authorize_url: str = "https://login.mailchimp.com/oauth2/authorize"
     mailchimp_oauth_token_url: str = "https://login.mailchimp.com/oauth2/token"  # noqa: S105 - a URL
     mailchimp_oauth_metadata_url: str = "https://login.mailchimp.com/oauth2/metadata"
     campaign_monitor_oauth_client_id: str = ""
     campaign_monitor_oauth_client_secret_name: str = Field(
-        "campaign-monitor-oauth-client-secret", pattern=r"^[0-9a-zA-Z-]{1,127}$"
+        default="campaign-monitor-oauth-client-secret", pattern=r"^[0-9a-zA-Z-]{1,127}$"
     )
     campaign_monitor_oauth_authorize_url: str = "https://api.createsend.com/oauth"
     campaign_monitor_oauth_token_url: str = "https://api.createsend.com/oauth/token"  # noqa: S105 - a URL

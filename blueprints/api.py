@@ -1,0 +1,64 @@
+"""The admin HTTP API behind one catch-all HTTP trigger, with the durable client handed to FastAPI.
+
+The route is anonymous at the Functions level because the API authenticates every request itself
+(Entra ID bearer tokens, see ``shared.api.auth``); ``/api`` is the host's default route prefix, and
+the FastAPI routes carry it too, so paths are the same here and under uvicorn.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.api.app import create_app
+from shared.api.auth import KeySet, TokenVerifier
+from shared.api.context import DURABLE_CLIENT, ApiContext
+from shared.api.settings import ApiSettings
+from shared.runtime import get_runtime
+
+bp = df.Blueprint()
+
+
+@functools.cache
+def _asgi() -> func.AsgiMiddleware:
+    """Built on first request: app settings and clients are read once per worker."""
+    runtime = get_runtime()
+    settings = ApiSettings()
+    keys = KeySet(
+        settings.api_jwks_url,
+        ttl=settings.api_jwks_cache_seconds,
+        min_refresh=settings.api_jwks_min_refresh_seconds,
+    )
+    verifier = TokenVerifier(
+        keys, audience=settings.api_audience, issuer=settings.api_issuer, leeway=settings.api_clock_skew_seconds
+    )
+    context = ApiContext(
+        settings=settings,
+        store=runtime.store,
+        segments=runtime.segments,
+        secrets=runtime.secrets,
+        verifier=verifier,
+        settings_problems=len(settings.problems()),
+    )
+    return func.AsgiMiddleware(create_app(context))
+
+
+@bp.function_name(name="admin_api")
+@bp.route(
+    route="{*path}",
+    auth_level=func.AuthLevel.ANONYMOUS,
+    methods=[func.HttpMethod.GET, func.HttpMethod.POST, func.HttpMethod.PUT, func.HttpMethod.DELETE],
+)
+@bp.durable_client_input(client_name="client")
+async def admin_api(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, context: func.Context
+) -> func.HttpResponse:
+    # A context variable, not shared app state: concurrent invocations each see their own client.
+    token = DURABLE_CLIENT.set(client)
+    try:
+        response: func.HttpResponse = await _asgi().handle_async(req, context)
+        return response
+    finally:
+        DURABLE_CLIENT.reset(token)
