@@ -130,7 +130,7 @@ async def list_runs(
     ids = await blocking(run_ids, context.store, export_id)
     newest = ids[0] if ids else None
     if before is not None:
-        ids = [run_id for run_id in ids if run_id < before]
+        ids = ids[ids.index(before) + 1 :] if before in ids else [run_id for run_id in ids if run_id < before]
     page = ids[:limit]
     items = []
     for run_id in page:

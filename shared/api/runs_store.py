@@ -44,7 +44,25 @@ def run_ids(store: BlobStore, export_id: str) -> list[str]:
             run_id = item.name.removeprefix(prefix).rstrip("/")
             if RUN_ID.match(run_id):
                 found.append(run_id)
-    return sorted(found, reverse=True)
+    return _newest_first(store, export_id, found)
+
+
+def _newest_first(store: BlobStore, export_id: str, ids: list[str]) -> list[str]:
+    """Ids carry their start to the second; runs started within the same second are ordered by their
+    plan's start time (the id's random suffix says nothing of order)."""
+    seconds: dict[str, list[str]] = {}
+    for run_id in ids:
+        seconds.setdefault(run_id[:15], []).append(run_id)
+
+    def started(run_id: str) -> str:
+        plan = store.read_json_or_none(RunPaths(export_id, run_id).plan) or {}
+        return str(plan.get("started_at") or "")
+
+    ordered: list[str] = []
+    for second in sorted(seconds, reverse=True):
+        group = seconds[second]
+        ordered.extend(sorted(group, key=started, reverse=True) if len(group) > 1 else group)
+    return ordered
 
 
 def _count(store: BlobStore, prefix: str, suffix: str = ".json") -> int:

@@ -16,4 +16,6 @@ def test_a_run_over_http_finishes_and_its_rejected_rows_download(harness: Harnes
     assert rows.status_code == 200
     assert rows.headers["content-type"].startswith("text/csv")
     lines = rows.text.splitlines()
-    assert len(lines) - 1 == view["outcomes"]["invalid"] + view["outcomes"]["duplicate"] + view["outcomes"]["suppressed"]
+    assert (
+        len(lines) - 1 == view["outcomes"]["invalid"] + view["outcomes"]["duplicate"] + view["outcomes"]["suppressed"]
+    )
