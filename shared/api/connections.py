@@ -261,7 +261,7 @@ async def test_connection(
         )
     except RequestRejected as exc:
         return ConnectionTestResult(ok=False, check="request_rejected", message=str(exc)[:500])
-    except (RetryableDestinationError, httpx.HTTPError):
+    except (RetryableDestinationError, httpx.HTTPError, httpx.InvalidURL):
         return ConnectionTestResult(
             ok=False, check="vendor_unavailable", message=f"{vendor} could not be reached; try again later"
         )

@@ -110,8 +110,17 @@ class ConnectionList(BaseModel):
     items: list[ConnectionView]
 
 
+# A list id or tag goes into vendor URLs: no control characters, no URL delimiters.
+TARGET_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/?#%\\]{1,200}$"
+
+
 class ConnectionTest(Input):
-    target_id: str = Field(min_length=1, max_length=200, description="the list / audience (Omnisend: tag) to check")
+    target_id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=TARGET_PATTERN,
+        description="the list / audience (Omnisend: tag) to check",
+    )
     attributes: list[str] = Field(
         default_factory=list, max_length=100, description="vendor attributes the export maps, besides email"
     )
@@ -144,6 +153,10 @@ class ConnectionTestResult(BaseModel):
 
 class ExportBody(Export):
     """An export as saved (unknown fields are refused)."""
+
+    target_id: str = Field(
+        min_length=1, max_length=200, pattern=TARGET_PATTERN, description="list / audience id; Omnisend: the tag"
+    )
 
 
 class ExportView(Export):
