@@ -1,19 +1,50 @@
 """What every vendor simulator shares: a real HTTP server on loopback, a request log, the vendor's
-documented limits enforced (rate windows, concurrency), latency, a time scale and fault injection.
+documented limits enforced (rate windows, concurrency), latency, a time scale, and the per-test
+switches of ``sim.scenario`` (job outcomes and fault profiles).
 
 A simulator is a *stateful* stand-in for one vendor: it keeps lists, contacts and their subscription
 status, runs asynchronous jobs and rejects malformed contacts per row the way the vendor documents,
-so tests can compare the vendor's final state with what was expected.
+so tests can compare the vendor's final state with what was expected. Simulators are written apart
+from the adapters they check: nothing here or in a vendor module imports ``destinations`` (a test
+walks the imports); every constant is written again from the vendor's documentation with its source.
 
 Time scale: every duration the simulator applies (rate windows, latency, job processing) is multiplied
 by ``time_scale``; the pipeline's pacer is given the same factor, so a benchmark can run the real
 limits 100× faster and still measure how close it gets to the floor they impose.
+
+Per-test switches — one small API on every simulator, ``sim.scenario``:
+
+``sim.scenario.next_job(state, *, reject=None, apply_first=None, times=1)``
+    How the next ``times`` asynchronous jobs (SendGrid import, Brevo process, Omnisend batch) end.
+    ``state`` is the vendor's own word (``sim.job_states`` lists them). A terminal state is where the
+    job ends; a non-terminal one (``pending``, ``queued``, ``in_process``, ``inProgress``) is where it
+    stays for ever (a stalled job); ``"vanish"`` makes polls of the job answer 404. ``reject`` maps
+    emails to the reason the vendor gives for refusing those rows (the others are stored: partial
+    acceptance); ``apply_first=n`` stores only the first n rows before a ``failed``/``cancelled``/
+    ``stopped`` end. Synchronous vendors (Mailchimp, Campaign Monitor) have no jobs.
+
+``sim.scenario.fault(profile, *, times=3, path_contains=None, method=None, seconds=None, status=None,
+for_seconds=None)``
+    Answer the next ``times`` matching requests (and only while ``for_seconds`` have not passed) with a
+    fault instead of the normal answer. Profiles (``FAULT_PROFILES``):
+    ``rate_limit_storm`` (429 with the vendor's documented hint headers/body; ``seconds`` is the hint),
+    ``server_error_burst`` (``status``, default 503), ``slow_answers`` (served after ``seconds``, default
+    35 s, i.e. past a client timeout), ``connection_reset`` (the connection is cut before an answer;
+    ``apply=True`` cuts it *after* the vendor applied the request: the outcome is unknown to the client),
+    ``malformed_json`` (the normal answer, its JSON body cut in half), ``job_fails`` / ``job_stalls`` /
+    ``job_vanishes`` (the next ``times`` jobs), ``error_file_unavailable`` (downloads of a job's error
+    report answer 403, as an expired signed URL does). Every fault is bounded (``times`` ≤ 1,000) and
+    stops by itself.
+
+``sim.scenario.clear()`` forgets every pending switch. ``sim.inject(...)`` (the older single-fault call)
+is kept and feeds the same machinery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -23,9 +54,38 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from destinations.base import RateLimit, VendorLimits
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FAULT_PROFILES: tuple[str, ...] = (
+    "rate_limit_storm",
+    "server_error_burst",
+    "slow_answers",
+    "connection_reset",
+    "malformed_json",
+    "job_fails",
+    "job_stalls",
+    "job_vanishes",
+    "error_file_unavailable",
+)
+JOB_PROFILES = ("job_fails", "job_stalls", "job_vanishes", "error_file_unavailable")
+MAX_FAULT_TIMES = 1_000  # a storm is bounded whatever a test asks for
+VANISH = "vanish"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``requests`` in any window of ``per_seconds`` (real-world seconds)."""
+
+    requests: int
+    per_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorLimits:
+    """What a simulator enforces: rate windows per bucket and requests in flight (``None``: no limit)."""
+
+    rate_limits: Mapping[str, tuple[RateLimit, ...]]
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -44,7 +104,8 @@ class RecordedRequest:
 
 @dataclass(slots=True)
 class Fault:
-    """An injected answer: an HTTP status (with headers/body), ``"reset"`` or ``"hang"``."""
+    """An injected answer. ``kind``: an HTTP status, or one of ``"reset"``, ``"hang"``, ``"slow"``,
+    ``"malformed"``, ``"rate_limit"``."""
 
     kind: int | str
     remaining: int
@@ -53,6 +114,135 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     hang_seconds: float = 30.0
+    until: float | None = None  # time.monotonic() after which the fault is spent
+    apply: bool = False  # reset: after the vendor applied the request
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """How one asynchronous job ends (see the module docstring)."""
+
+    state: str
+    reject: Mapping[str, str] = field(default_factory=dict)
+    apply_first: int | None = None
+
+    @property
+    def vanishes(self) -> bool:
+        return self.state == VANISH
+
+
+class Scenario:
+    """The per-test switches of one simulator (see the module docstring)."""
+
+    def __init__(self, simulator: BaseSimulator) -> None:
+        self._sim = simulator
+        self._jobs: deque[JobPlan] = deque()
+        self.error_files_unavailable = 0  # downloads left to refuse
+
+    def next_job(
+        self,
+        state: str,
+        *,
+        reject: Mapping[str, str] | None = None,
+        apply_first: int | None = None,
+        times: int = 1,
+    ) -> None:
+        sim = self._sim
+        if not sim.job_states:
+            raise ValueError(f"{sim.vendor} answers synchronously: it has no jobs")
+        if state != VANISH and state not in sim.job_states:
+            raise ValueError(f"{sim.vendor} job states are {', '.join(sim.job_states)} (or 'vanish'), not {state!r}")
+        plan = JobPlan(state, {k.lower(): v for k, v in (reject or {}).items()}, apply_first)
+        with sim.lock:
+            self._jobs.extend([plan] * min(times, MAX_FAULT_TIMES))
+
+    def take_job_plan(self) -> JobPlan | None:
+        """The plan of the job being created now (None: the vendor's normal processing)."""
+        with self._sim.lock:
+            return self._jobs.popleft() if self._jobs else None
+
+    def fault(
+        self,
+        profile: str,
+        *,
+        times: int = 3,
+        path_contains: str | None = None,
+        method: str | None = None,
+        seconds: float | None = None,
+        status: int | None = None,
+        for_seconds: float | None = None,
+        apply: bool = False,
+    ) -> None:
+        sim = self._sim
+        times = max(1, min(times, MAX_FAULT_TIMES))
+        if profile in JOB_PROFILES:
+            if profile == "error_file_unavailable":
+                if sim.error_file_path is None:
+                    raise ValueError(f"{sim.vendor} has no error file to refuse")
+                self._add(403, times, sim.error_file_path, "GET", for_seconds, body=_EXPIRED_URL, raw=True)
+                return
+            if not sim.job_states:
+                raise ValueError(f"{sim.vendor} answers synchronously: {profile} does not apply")
+            state = {"job_fails": sim.job_failed_state, "job_stalls": sim.job_states[0], "job_vanishes": VANISH}
+            self.next_job(state[profile], times=times)
+            return
+        kinds: dict[str, int | str] = {
+            "rate_limit_storm": "rate_limit",
+            "server_error_burst": status or 503,
+            "slow_answers": "slow",
+            "connection_reset": "reset",
+            "malformed_json": "malformed",
+        }
+        if profile not in kinds:
+            raise ValueError(f"unknown fault profile {profile!r}; profiles: {', '.join(FAULT_PROFILES)}")
+        default_seconds = {"rate_limit_storm": 1.0, "slow_answers": 35.0}.get(profile, 0.0)
+        self._add(
+            kinds[profile],
+            times,
+            path_contains,
+            method,
+            for_seconds,
+            seconds=default_seconds if seconds is None else seconds,
+            apply=apply,
+        )
+
+    def _add(
+        self,
+        kind: int | str,
+        times: int,
+        path_contains: str | None,
+        method: str | None,
+        for_seconds: float | None,
+        *,
+        body: Any = None,
+        raw: bool = False,
+        seconds: float = 0.0,
+        apply: bool = False,
+    ) -> None:
+        until = time.monotonic() + for_seconds if for_seconds is not None else None
+        fault = Fault(kind, times, path_contains, method, {}, body, seconds, until, apply)
+        if raw:
+            fault.headers["Content-Type"] = "application/xml"
+        with self._sim.lock:
+            self._sim.faults.append(fault)
+
+    def clear(self) -> None:
+        with self._sim.lock:
+            self._jobs.clear()
+            self._sim.faults.clear()
+
+    def pending_faults(self) -> int:
+        """Faults still to be answered (a test can assert a storm was spent)."""
+        now = time.monotonic()
+        with self._sim.lock:
+            return sum(f.remaining for f in self._sim.faults if f.until is None or f.until > now)
+
+
+# What S3 answers for an expired pre-signed URL (where SendGrid and Brevo host their report files).
+_EXPIRED_URL = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Request has expired</Message></Error>"
+)
 
 
 class SlidingWindow:
@@ -77,6 +267,11 @@ class SlidingWindow:
         return max(0, self.limit.requests - len(self.stamps))
 
 
+def whole_seconds(seconds: float) -> int:
+    """A wait as vendors send it: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(seconds))
+
+
 class BaseSimulator:
     """Base of the five vendor simulators. Subclasses add routes, auth and state.
 
@@ -84,9 +279,14 @@ class BaseSimulator:
     """
 
     vendor: ClassVar[str]
-    limits: ClassVar[VendorLimits]
+    limits: ClassVar[SimulatorLimits]
     # Requests that only read (a POST search, a GET) are not "writes" for dry-run assertions.
     read_only_posts: ClassVar[tuple[str, ...]] = ()
+    # The vendor's job states, the first one where a new job starts; empty for synchronous vendors.
+    job_states: ClassVar[tuple[str, ...]] = ()
+    job_failed_state: ClassVar[str] = ""
+    # Path prefix of the report files a job links to (None: the vendor links none).
+    error_file_path: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -109,15 +309,21 @@ class BaseSimulator:
         self._windows = {b: [SlidingWindow(lim, time_scale) for lim in lims] for b, lims in limits.items()}
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.faults_answered = 0
         self.in_flight = 0
         self.peak_in_flight = 0
         self.rate_limited_count = 0
         self.lock = threading.RLock()
+        self.scenario = Scenario(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.api_key = ""  # subclasses set a valid key of the vendor's shape
+
+    @property
+    def base_url(self) -> str:
+        return self.url
 
     # ---- vendor hooks -------------------------------------------------------------------------
 
@@ -132,15 +338,23 @@ class BaseSimulator:
 
     def rate_limited_response(self, retry_after: float, window: SlidingWindow) -> web.StreamResponse:
         return web.json_response(
-            {"message": "too many requests"}, status=429, headers={"Retry-After": f"{retry_after:.3f}"}
+            {"message": "too many requests"}, status=429, headers={"Retry-After": str(whole_seconds(retry_after))}
         )
 
     def too_many_connections_response(self) -> web.StreamResponse:
         return web.json_response({"message": "too many concurrent connections"}, status=429)
 
+    def server_error_response(self, status: int) -> web.StreamResponse:
+        """A 5xx in the vendor's error shape (vendors override)."""
+        return web.json_response({"message": "internal server error"}, status=status)
+
     def bucket_for(self, method: str, path: str) -> str:
         """The rate bucket of a request; vendors with several buckets override this."""
         return next(iter(self._windows), "default")
+
+    def is_public(self, request: web.Request) -> bool:
+        """Routes that take no API credential (OAuth endpoints, signed download links)."""
+        return False
 
     # ---- test-facing state API (each simulator implements these) ------------------------------
 
@@ -176,6 +390,15 @@ class BaseSimulator:
         """Emails the removal requests in the log acted on (one entry per time sent)."""
         raise NotImplementedError
 
+    def fault_profiles(self) -> tuple[str, ...]:
+        """The profiles of ``FAULT_PROFILES`` that apply to this vendor."""
+        return tuple(
+            p
+            for p in FAULT_PROFILES
+            if (p not in JOB_PROFILES or self.job_states)
+            and (p != "error_file_unavailable" or self.error_file_path is not None)
+        )
+
     # ---- generic machinery ---------------------------------------------------------------------
 
     def inject(
@@ -189,8 +412,10 @@ class BaseSimulator:
         body: Any = None,
         hang_seconds: float = 30.0,
     ) -> None:
-        """Answer the next ``times`` matching requests with ``kind`` instead of serving them."""
+        """Answer the next ``times`` matching requests with ``kind`` instead of serving them
+        (an HTTP status with ``headers``/``body`` as given, ``"reset"`` or ``"hang"``)."""
         with self.lock:
+            times = max(1, min(times, MAX_FAULT_TIMES))
             self.faults.append(Fault(kind, times, path_contains, method, headers or {}, body, hang_seconds))
 
     def writes(self) -> list[RecordedRequest]:
@@ -226,16 +451,20 @@ class BaseSimulator:
         return seconds * self.time_scale
 
     def _take_fault(self, request: web.Request) -> Fault | None:
+        now = time.monotonic()
         with self.lock:
             for fault in self.faults:
-                if fault.remaining <= 0:
+                if fault.remaining <= 0 or (fault.until is not None and now >= fault.until):
                     continue
                 if fault.path_contains and fault.path_contains not in request.path:
                     continue
                 if fault.method and fault.method != request.method:
                     continue
                 fault.remaining -= 1
+                self.faults_answered += 1
                 return fault
+            # Spent faults are dropped so a long run does not scan them for ever.
+            self.faults = [f for f in self.faults if f.remaining > 0 and (f.until is None or now < f.until)]
         return None
 
     def _check_rate(self, bucket: str) -> tuple[float, SlidingWindow] | None:
@@ -281,17 +510,10 @@ class BaseSimulator:
     async def _serve(self, request: web.Request, handler: Handler, over_concurrency: bool) -> web.StreamResponse:
         fault = self._take_fault(request)
         if fault is not None:
-            if fault.kind == "reset":
-                if request.transport is not None:
-                    request.transport.abort()
-                return web.Response(status=500)
-            if fault.kind == "hang":
-                await asyncio.sleep(fault.hang_seconds)
-            else:
-                assert isinstance(fault.kind, int)
-                payload = fault.body if fault.body is not None else {"message": f"injected {fault.kind}"}
-                return web.json_response(payload, status=fault.kind, headers=fault.headers)
-        if not self.authenticate(request):
+            answered = await self._answer_fault(fault, request, handler)
+            if answered is not None:
+                return answered
+        if not self.is_public(request) and not self.authenticate(request):
             return self.unauthorized_response()
         if over_concurrency:
             with self.lock:
@@ -306,6 +528,36 @@ class BaseSimulator:
         if self.latency:
             await asyncio.sleep(self.scaled(self.latency))
         return await handler(request)
+
+    async def _answer_fault(self, fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse | None:
+        """The fault's answer, or None to serve the request normally after it (``hang``/``slow``)."""
+        if fault.kind == "reset":
+            if fault.apply and self.authenticate(request):
+                await handler(request)  # the vendor applied it; the client never hears so
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if fault.kind in ("hang", "slow"):
+            await asyncio.sleep(fault.hang_seconds)
+            return None
+        if fault.kind == "malformed":
+            response = await handler(request)
+            return _malformed(response)
+        if fault.kind == "rate_limit":
+            limits = next(iter(self._windows.values()), [SlidingWindow(RateLimit(1, 1.0), self.time_scale)])
+            with self.lock:
+                self.rate_limited_count += 1
+            return self.rate_limited_response(fault.hang_seconds, limits[0])
+        assert isinstance(fault.kind, int)
+        if fault.body is None and not fault.headers:
+            if fault.kind >= 500:
+                return self.server_error_response(fault.kind)
+            if fault.kind == 429:
+                return self.rate_limited_response(1.0, SlidingWindow(RateLimit(1, 1.0), self.time_scale))
+        if isinstance(fault.body, str):
+            return web.Response(text=fault.body, status=fault.kind, headers=fault.headers)
+        payload = fault.body if fault.body is not None else {"message": f"injected {fault.kind}"}
+        return web.json_response(payload, status=fault.kind, headers=fault.headers)
 
     def start(self) -> str:
         """Start serving on 127.0.0.1 (a free port) in a background thread; returns the base URL."""
@@ -363,3 +615,18 @@ class BaseSimulator:
         """Run ``fn`` on the server loop after ``delay`` (already scaled) seconds: async job processing."""
         assert self._loop is not None
         self._loop.call_later(max(0.0, delay), fn)
+
+
+def _malformed(response: web.StreamResponse) -> web.StreamResponse:
+    """The same answer with its body cut in half: JSON no parser accepts."""
+    body = response.body if isinstance(response, web.Response) else None
+    raw = bytes(body) if isinstance(body, bytes | bytearray) else b""
+    status = 200 if response.status == 204 or not raw else response.status
+    cut = raw[: max(1, len(raw) // 2)] if raw else b'{"'
+    content_type = response.content_type if raw else "application/json"
+    return web.Response(body=cut, status=status, content_type=content_type)
+
+
+def iso_timestamp(epoch: float) -> str:
+    """ISO 8601 in UTC with a ``Z``, as the vendors write timestamps."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -1,18 +1,30 @@
 """A stateful Brevo API v3 simulator: contacts, lists, attributes, blocklist flags and import processes.
 
-Faithful to ``docs/vendors.md`` §3 and the official spec: ``POST /v3/contacts/import`` (JSON body ≤ 10 MB)
-answers 202 ``{"processId"}`` and is processed asynchronously (``GET /v3/processes/{id}``: ``queued`` →
-``in_process`` → ``completed``); ``emailBlacklisted`` is untouched by imports that do not ask for it;
-list edits take ≤ 150 emails; ``/v3/contacts/*`` is limited to 10/s and 36,000/h and everything else to
-100/h, with ``x-sib-ratelimit-*`` headers on 429; errors are ``{"code", "message"}``.
+Written from ``docs/vendors.md`` §3, the official spec (``vendor_specs/brevo``) and Brevo's Fern SDK
+(``brevo-python`` 5.x, ``brevo/process/types``), not from the adapter:
+``POST /v3/contacts/import`` (JSON body ≤ 10 MB) answers 202 ``{"processId"}`` and runs asynchronously;
+``GET /v3/processes/{id}`` goes ``queued`` → ``in_process`` → ``completed`` (the 2025 spec's enum), or ends
+``failed`` / ``cancelled`` (added by the 2026 SDK's ``GetProcessResponseStatus``). A completed import
+carries ``info.import``: "URLs to CSV files with details about problematic records" (``invalid_emails``,
+``duplicate_email_id``, …, each a URL or null; ``GetProcessResponseInfoImport``) — no counts.
+``emailBlacklisted`` is untouched by imports that do not ask for it; list edits take ≤ 150 emails;
+``/v3/contacts/*`` is limited to 10/s and 36,000/h and everything else to 100/h, with
+``x-sib-ratelimit-*`` headers on 429; errors are ``{"code", "message"}`` (``errorModel``).
 
-Values of the wrong type for a typed attribute are dropped and counted in the process's
-``info.import`` (the 2026 SDK's shape); Brevo documents counts, not addresses, for import problems.
+Read endpoints an integrator uses: ``GET /v3/contacts/{identifier}`` (email or id), ``GET /v3/contacts``
+(``listIds``, ``modifiedSince``), ``GET /v3/contacts/lists/{id}`` and ``…/contacts``, with the fields
+the spec requires (``id``, ``createdAt``, ``modifiedAt``, ``smsBlacklisted``, ``uniqueSubscribers``, …).
+
+UNCONFIRMED, marked: the report files' layout (one ``email`` column is served); that a second
+occurrence of an email in one import is reported in ``duplicate_email_id`` (the first is applied);
+that a value of the wrong type for a typed attribute is dropped without a word (the contact is kept);
+``x-sib-ratelimit-reset`` is whole seconds at ``time_scale`` 1 and keeps its fraction when time is scaled.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,10 +35,36 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from destinations.brevo import LIST_EDIT_MAX, BrevoDestination, attribute_name
-from simulators.base import BaseSimulator, SlidingWindow
+from simulators.base import BaseSimulator, JobPlan, RateLimit, SimulatorLimits, SlidingWindow
 
-MAX_JSON_BODY = 10 * 1024 * 1024  # "Maximum allowed json body size is 10MB"
+MAX_JSON_BODY = 10 * 1024 * 1024  # "Maximum allowed json body size is 10MB" (importContacts, vendors.md §3.1)
+LIST_EDIT_MAX = 150  # contacts/add and contacts/remove: at most 150 emails (vendors.md §3.1, §3.2)
+CONTACTS_PAGE_MAX = 1000  # GET /contacts ``limit`` maximum (spec: getContacts parameters)
+LIST_CONTACTS_PAGE_MAX = 500  # GET /contacts/lists/{listId}/contacts ``limit`` maximum (spec)
+# General tier: "All endpoints under /v3/contacts/{…}" 36,000 RPH / 10 RPS; "All other endpoints" 100 RPH
+# (https://developers.brevo.com/docs/api-limits, vendors.md §3.3).
+CONTACTS_LIMITS = (RateLimit(10, 1.0), RateLimit(36_000, 3_600.0))
+OTHER_LIMITS = (RateLimit(100, 3_600.0),)
+# Attributes present in an account from the start (spec examples; which defaults a new account has is
+# UNCONFIRMED, vendors.md §3.1/§8); the product's standard names the test helpers take map onto them.
+DEFAULT_ATTRIBUTES = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
+STANDARD_NAMES = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "phone": "SMS"}
+REPORT_KINDS = (
+    "invalid_emails",
+    "duplicate_contact_id",
+    "duplicate_ext_id",
+    "duplicate_email_id",
+    "duplicate_phone_id",
+    "duplicate_whatsapp_id",
+    "duplicate_landline_number_id",
+)
+DOWNLOADS = "/downloads/"
+NOT_STARTED, RUNNING = "queued", "in_process"
+
+
+def attribute_name(attribute: str) -> str:
+    """Brevo attribute names are upper case (vendors.md §3.1)."""
+    return STANDARD_NAMES.get(attribute, attribute.upper())
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -42,35 +80,54 @@ def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
+def _stamp(epoch: float) -> str:
+    """``YYYY-MM-DDTHH:mm:ss.SSSZ`` (getContactDetails.createdAt)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 @dataclass(slots=True)
 class Process:
     id: int
     items: list[dict[str, Any]]
     list_ids: list[int]
     update_existing: bool
-    status: str = "queued"
-    invalid: int = 0
-    dropped_values: int = 0
+    plan: JobPlan | None = None
+    status: str = NOT_STARTED
+    reports: dict[str, list[str]] = field(default_factory=dict)  # report kind → emails
+    error: str | None = None
     created: float = field(default_factory=time.time)
+    completed: float | None = None
 
 
 class BrevoSimulator(BaseSimulator):
     vendor: ClassVar[str] = "brevo"
-    limits = BrevoDestination.limits
+    limits: ClassVar[SimulatorLimits] = SimulatorLimits(
+        rate_limits={"contacts": CONTACTS_LIMITS, "other": OTHER_LIMITS}
+    )
+    job_states: ClassVar[tuple[str, ...]] = (NOT_STARTED, RUNNING, "completed", "failed", "cancelled")
+    job_failed_state: ClassVar[str] = "failed"
+    error_file_path: ClassVar[str | None] = DOWNLOADS
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # "xkeysib-…" (official README example, vendors.md §3.5); the rest of the shape is UNCONFIRMED.
         self.api_key = "xkeysib-" + "a" * 64 + "-" + "B" * 16
-        self.contacts: dict[str, dict[str, Any]] = {}  # email → {"attributes", "emailBlacklisted", "listIds"}
+        self.contacts: dict[str, dict[str, Any]] = {}  # email → {"id", "attributes", "emailBlacklisted", …}
         self.lists: dict[int, set[str]] = {}
-        self.attributes: dict[str, str] = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
+        self.list_created: dict[int, float] = {}
+        self.attributes: dict[str, str] = dict(DEFAULT_ATTRIBUTES)
         self.processes: dict[int, Process] = {}
+        self.dropped_values = 0  # typed-attribute values dropped by imports (Brevo reports none)
         self._ids = itertools.count(1)
+        self._contact_ids = itertools.count(1)
         self._member_order: dict[tuple[int, str | None], tuple[int, list[str], int]] = {}
         self._changes = 0  # bumped by every write that can change list membership or modification times
         self.modified: dict[str, float] = {}  # email → when the contact last changed (modifiedSince)
 
     # ---- auth and refusals -----------------------------------------------------------------------
+
+    def is_public(self, request: web.Request) -> bool:
+        return request.path.startswith(DOWNLOADS)  # report links are signed URLs, no key
 
     def authenticate(self, request: web.Request) -> bool:
         return request.headers.get("api-key") == self.api_key
@@ -78,10 +135,15 @@ class BrevoSimulator(BaseSimulator):
     def unauthorized_response(self) -> web.StreamResponse:
         return _error(401, "unauthorized", "Key not found")
 
+    def server_error_response(self, status: int) -> web.StreamResponse:
+        return _error(status, "bad_request", "Internal server error")
+
     def bucket_for(self, method: str, path: str) -> str:
         return "contacts" if path.startswith("/v3/contacts") else "other"
 
     def rate_limited_response(self, retry_after: float, window: SlidingWindow) -> web.StreamResponse:
+        # x-sib-ratelimit-reset: seconds until the window resets (https://developers.brevo.com/docs/limit-headers).
+        reset = str(math.ceil(retry_after)) if self.time_scale >= 1 else f"{retry_after:.3f}"
         return _error(
             429,
             "too_many_requests",
@@ -89,7 +151,7 @@ class BrevoSimulator(BaseSimulator):
             **{
                 "x-sib-ratelimit-limit": str(window.limit.requests),
                 "x-sib-ratelimit-remaining": "0",
-                "x-sib-ratelimit-reset": f"{retry_after:.3f}",
+                "x-sib-ratelimit-reset": reset,
             },
         )
 
@@ -104,8 +166,10 @@ class BrevoSimulator(BaseSimulator):
         app.router.add_post("/v3/contacts/lists/{list_id}/contacts/remove", self._remove_from_list)
         app.router.add_post("/v3/contacts/import", self._import)
         app.router.add_get("/v3/processes/{process_id}", self._process)
+        app.router.add_get("/v3/contacts/{identifier}", self._get_contact)
         app.router.add_put("/v3/contacts/{identifier}", self._update_contact)
         app.router.add_delete("/v3/contacts/{identifier}", self._delete_contact)
+        app.router.add_get(DOWNLOADS + "imports/{process_id}/{kind}.csv", self._report_file)
 
     async def _account(self, request: web.Request) -> web.Response:
         return _json({"email": "owner@example.com", "companyName": "Simulated"})
@@ -124,31 +188,56 @@ class BrevoSimulator(BaseSimulator):
             list_id = self._list_id(request)
             if list_id is None:
                 return _error(404, "document_not_found", "List ID not found")
-            return _json({"id": list_id, "name": f"List {list_id}", "totalSubscribers": len(self.lists[list_id])})
+            members = self.lists[list_id]
+            blocked = sum(self.contacts[e]["emailBlacklisted"] for e in members)
+            return _json(
+                {
+                    "id": list_id,
+                    "name": f"List {list_id}",
+                    "totalBlacklisted": blocked,
+                    "totalSubscribers": len(members) - blocked,
+                    "uniqueSubscribers": len(members),
+                    "folderId": 1,
+                    "createdAt": _stamp(self.list_created.get(list_id, 0.0)),
+                    "dynamicList": False,
+                }
+            )
+
+    def _details(self, email: str, *, with_email: bool = True) -> dict[str, Any]:
+        """``getContactDetails``: required attributes, createdAt, emailBlacklisted, id, listIds, modifiedAt,
+        smsBlacklisted."""
+        contact = self.contacts[email]
+        body = {
+            "id": contact["id"],
+            "emailBlacklisted": contact["emailBlacklisted"],
+            "smsBlacklisted": contact["smsBlacklisted"],
+            "createdAt": _stamp(contact["createdAt"]),
+            "modifiedAt": _stamp(self.modified.get(email, contact["createdAt"])),
+            "listIds": sorted(contact["listIds"]),
+            "attributes": dict(contact["attributes"]),
+        }
+        if with_email:
+            body["email"] = email
+        return body
 
     async def _list_members(self, request: web.Request) -> web.Response:
-        limit = min(int(request.query.get("limit", "50")), 500)
+        limit = int(request.query.get("limit", "50"))
+        if not 0 <= limit <= LIST_CONTACTS_PAGE_MAX:
+            return _error(400, "invalid_parameter", f"limit should be between 0 and {LIST_CONTACTS_PAGE_MAX}")
         offset = int(request.query.get("offset", "0"))
         with self.lock:
             list_id = self._list_id(request)
             if list_id is None:
                 return _error(404, "document_not_found", "List ID not found")
             emails = self._sorted_members(list_id, request.query.get("modifiedSince"))
-            page = [
-                {
-                    "email": e,
-                    "emailBlacklisted": self.contacts[e]["emailBlacklisted"],
-                    "attributes": self.contacts[e]["attributes"],
-                }
-                for e in emails[offset : offset + limit]
-            ]
+            page = [self._details(e) for e in emails[offset : offset + limit]]
         return _json({"contacts": page, "count": len(emails)})
 
     async def _contacts(self, request: web.Request) -> web.Response:
         """GET /v3/contacts: all contacts, or (``listIds``) one list's members; up to 1,000 a page."""
         limit = int(request.query.get("limit", "50"))
-        if not 0 <= limit <= 1000:
-            return _error(400, "invalid_parameter", "limit should be between 0 and 1000")
+        if not 0 <= limit <= CONTACTS_PAGE_MAX:
+            return _error(400, "invalid_parameter", f"limit should be between 0 and {CONTACTS_PAGE_MAX}")
         offset = int(request.query.get("offset", "0"))
         list_ids = request.query.getall("listIds", [])
         with self.lock:
@@ -161,15 +250,7 @@ class BrevoSimulator(BaseSimulator):
                 emails = self._sorted_members(list_id, request.query.get("modifiedSince"))
             else:
                 emails = sorted(self.contacts)
-            page = [
-                {
-                    "email": e,
-                    "emailBlacklisted": self.contacts[e]["emailBlacklisted"],
-                    "listIds": sorted(self.contacts[e]["listIds"]),
-                    "attributes": self.contacts[e]["attributes"],
-                }
-                for e in emails[offset : offset + limit]
-            ]
+            page = [self._details(e) for e in emails[offset : offset + limit]]
         return _json({"contacts": page, "count": len(emails)})
 
     def _sorted_members(self, list_id: int, since: str | None = None) -> list[str]:
@@ -189,6 +270,17 @@ class BrevoSimulator(BaseSimulator):
             self._member_order[key] = cached
         return cached[1]
 
+    async def _get_contact(self, request: web.Request) -> web.Response:
+        identifier = unquote(request.match_info["identifier"]).lower()
+        with self.lock:
+            if identifier.isdigit():
+                identifier = next((e for e, c in self.contacts.items() if c["id"] == int(identifier)), "")
+            if identifier not in self.contacts:
+                return _error(404, "document_not_found", "Contact does not exist")
+            body = self._details(identifier)
+        body["statistics"] = {}  # getExtendedContactDetails requires it; no campaigns are simulated
+        return _json(body)
+
     async def _import(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if len(raw) > MAX_JSON_BODY:
@@ -201,51 +293,115 @@ class BrevoSimulator(BaseSimulator):
         with self.lock:
             if any(i not in self.lists for i in list_ids):
                 return _error(404, "document_not_found", "List ID not found")
-            process = Process(next(self._ids), items, list_ids, bool(body.get("updateExistingContacts", True)))
+            process = Process(
+                next(self._ids),
+                items,
+                list_ids,
+                bool(body.get("updateExistingContacts", True)),
+                plan=self.scenario.take_job_plan(),
+            )
             self.processes[process.id] = process
-        self.run_later(self.scaled(self.job_delay), lambda: self._run(process))
+        plan = process.plan
+        if plan is None or plan.state not in (NOT_STARTED, "vanish"):
+            self.run_later(self.scaled(self.job_delay) / 2, lambda: self._start(process))
         return _json({"processId": process.id}, 202)
 
-    def _run(self, process: Process) -> None:
+    def _start(self, process: Process) -> None:
         with self.lock:
-            for item in process.items:
+            process.status = RUNNING
+        if process.plan is None or process.plan.state != RUNNING:
+            self.run_later(self.scaled(self.job_delay) / 2, lambda: self._run(process))
+
+    def _run(self, process: Process) -> None:
+        plan = process.plan
+        ending = plan.state if plan is not None else "completed"
+        with self.lock:
+            seen: set[str] = set()
+            for n, item in enumerate(process.items):
+                if ending in ("failed", "cancelled") and (
+                    plan is None or plan.apply_first is None or n >= plan.apply_first
+                ):
+                    break
                 email = str(item.get("email", "")).lower()
-                if "@" not in email:
-                    process.invalid += 1
+                if "@" not in email or (plan is not None and email in plan.reject):
+                    process.reports.setdefault("invalid_emails", []).append(email)
                     continue
-                contact = self.contacts.get(email)
-                if contact is not None and not process.update_existing:
+                if email in seen:
+                    process.reports.setdefault("duplicate_email_id", []).append(email)
                     continue
-                if contact is None:
-                    contact = self.contacts[email] = {"attributes": {}, "emailBlacklisted": False, "listIds": set()}
-                for name, value in (item.get("attributes") or {}).items():
-                    kind = self.attributes.get(str(name).upper())
-                    if kind is None:
-                        continue  # "Any contact attribute that doesn't exist in your account will be ignored"
-                    if kind == "float" and not _is_number(value):
-                        process.dropped_values += 1
-                        continue
-                    contact["attributes"][str(name).upper()] = value
-                self.modified[email] = time.time()
-                for list_id in process.list_ids:
-                    contact["listIds"].add(list_id)
-                    self.lists[list_id].add(email)
-            process.status = "completed"
+                seen.add(email)
+                self._apply(process, item, email)
+            process.status = ending
+            if ending == "failed":
+                process.error = "The import could not be processed"
+            process.completed = time.time()
             self._changes += 1
 
+    def _apply(self, process: Process, item: Mapping[str, Any], email: str) -> None:
+        contact = self.contacts.get(email)
+        if contact is not None and not process.update_existing:
+            return
+        if contact is None:
+            contact = self._new_contact(email)
+        for name, value in (item.get("attributes") or {}).items():
+            kind = self.attributes.get(str(name).upper())
+            if kind is None:
+                continue  # "Any contact attribute that doesn't exist in your account will be ignored"
+            if kind == "float" and not _is_number(value):
+                self.dropped_values += 1
+                continue
+            contact["attributes"][str(name).upper()] = value
+        self.modified[email] = time.time()
+        for list_id in process.list_ids:
+            contact["listIds"].add(list_id)
+            self.lists[list_id].add(email)
+
+    def _new_contact(self, email: str) -> dict[str, Any]:
+        contact = {
+            "id": next(self._contact_ids),
+            "attributes": {},
+            "emailBlacklisted": False,
+            "smsBlacklisted": False,
+            "listIds": set(),
+            "createdAt": time.time(),
+        }
+        self.contacts[email] = contact
+        return contact
+
     async def _process(self, request: web.Request) -> web.Response:
+        raw = request.match_info["process_id"]
         with self.lock:
-            process = self.processes.get(int(request.match_info["process_id"]))
-            if process is None:
-                return _error(404, "document_not_found", "Process not found")
-            return _json(
-                {
-                    "id": process.id,
-                    "status": process.status,
-                    "name": "import_contacts",
-                    "info": {"import": {"invalid_emails": process.invalid, "dropped_values": process.dropped_values}},
+            process = self.processes.get(int(raw)) if raw.isdigit() else None
+            if process is None or (process.plan is not None and process.plan.vanishes):
+                return _error(404, "invalid_parameter", "processId is invalid")
+            body: dict[str, Any] = {"id": process.id, "status": process.status, "name": "IMPORTUSER"}
+            if process.status == "completed":
+                # "only returned for completed IMPORTUSER processes" (GetProcessResponseInfo).
+                body["info"] = {
+                    "import": {
+                        kind: (
+                            f"{self.url}{DOWNLOADS}imports/{process.id}/{kind}.csv"
+                            if process.reports.get(kind)
+                            else None
+                        )
+                        for kind in REPORT_KINDS
+                    }
                 }
-            )
+            if process.error is not None:
+                body["error"] = process.error
+            body["created_at"] = _stamp(process.created)
+            if process.completed is not None:
+                body["completed_at"] = _stamp(process.completed)
+        return _json(body)
+
+    async def _report_file(self, request: web.Request) -> web.Response:
+        raw = request.match_info["process_id"]
+        with self.lock:
+            process = self.processes.get(int(raw)) if raw.isdigit() else None
+            emails = (process.reports.get(request.match_info["kind"]) if process else None) or []
+        if not emails:
+            return web.Response(status=404, text="not found")
+        return web.Response(text="email\n" + "".join(f"{e}\n" for e in emails), content_type="text/csv")
 
     async def _remove_from_list(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -262,9 +418,11 @@ class BrevoSimulator(BaseSimulator):
             for email in success:
                 members.discard(email)
                 self.contacts[email]["listIds"].discard(list_id)
+                self.modified[email] = time.time()
         if not success:
             return _error(400, "invalid_parameter", "Contact already removed from list and/or does not exist")
-        return _json({"contacts": {"success": success, "failure": [e for e in emails if e not in success]}}, 201)
+        failure = [e for e in emails if e not in success]
+        return _json({"contacts": {"success": success, "failure": failure, "total": len(emails)}}, 201)
 
     async def _update_contact(self, request: web.Request) -> web.Response:
         email = unquote(request.match_info["identifier"]).lower()
@@ -296,6 +454,7 @@ class BrevoSimulator(BaseSimulator):
         with self.lock:
             list_id = int(target_id) if target_id else len(self.lists) + 2
             self.lists.setdefault(list_id, set())
+            self.list_created.setdefault(list_id, time.time())
         return str(list_id)
 
     def create_field(self, name: str, field_type: str = "text") -> None:
@@ -306,12 +465,12 @@ class BrevoSimulator(BaseSimulator):
         email = email.lower()
         with self.lock:
             list_id = int(target_id)
-            self.contacts[email] = {
-                "attributes": {attribute_name(k): v for k, v in (attributes or {}).items()},
-                "emailBlacklisted": blocklisted,
-                "listIds": {list_id},
-            }
+            contact = self.contacts.get(email) or self._new_contact(email)
+            contact["attributes"] = {attribute_name(k): v for k, v in (attributes or {}).items()}
+            contact["emailBlacklisted"] = blocklisted
+            contact["listIds"] = {list_id}
             self.lists.setdefault(list_id, set()).add(email)
+            self.list_created.setdefault(list_id, time.time())
             self.modified[email] = time.time()
             self._changes += 1
 

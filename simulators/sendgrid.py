@@ -1,20 +1,27 @@
 """A stateful SendGrid Marketing Campaigns simulator (contacts, lists, custom fields, suppressions).
 
-Faithful to ``docs/vendors.md`` §2 and the official spec where they speak: ``PUT /v3/marketing/contacts``
-takes at most 30,000 contacts or 6 MB and answers 202 with a job id; the job runs asynchronously and
-reports per-contact errors in a file at ``errors_url``; request-time validation errors are 400 with
-``errors[].field`` such as ``contacts[3].email``; 401/404 use ``{"errors":[{"field", "message"}]}``;
-429 carries ``X-RateLimit-Limit/Remaining/Reset``.
+Written from ``docs/vendors.md`` §2 and the official spec (``vendor_specs/sendgrid``, twilio/sendgrid-oai),
+not from the adapter: ``PUT /v3/marketing/contacts`` takes at most 30,000 contacts or 6 MB and answers
+202 with a job id; the job runs asynchronously (``GET /v3/marketing/contacts/imports/{id}``) and ends
+``completed`` (no errors), ``errored`` (some rows refused, the others stored), or ``failed`` (every row
+refused, or the job unprocessable), per the Import Contacts Status reference
+(https://www.twilio.com/docs/sendgrid/api-reference/contacts/import-contacts-status); per-contact errors
+are in the file at ``results.errors_url``. Request-time validation errors are 400 with ``errors[].field``
+such as ``contacts[3].email``; 401/403/404 use ``ErrorResponse``; 429 carries ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (an epoch in whole seconds, vendors.md §2.3).
 
-Deviations, on purpose: ``X-RateLimit-Reset`` is a *fractional* epoch so time-scaled runs stay precise
-(the real header is whole seconds; the adapter parses either). The error file is CSV ``email,error``
-(its real format is UNCONFIRMED). Request-time length checks follow the spec's ``maxLength`` values.
+Read endpoints an integrator uses: ``GET /v3/marketing/contacts/{id}``, ``POST …/contacts/search/emails``,
+``GET /v3/marketing/contacts/count``, ``GET /v3/marketing/lists/{id}`` and ``…/contacts/count``.
+
+UNCONFIRMED, marked: the error file's format (SendGrid documents only "download the errors_url file");
+it is served as CSV ``email,error`` on a download host that takes no API key.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import time
 import uuid
@@ -25,30 +32,46 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
-from destinations.sendgrid import (
-    MAX_BODY_BYTES,
-    MAX_CONTACTS,
-    RESERVED,
-    SEARCH_MAX_EMAILS,
-    SUPPRESSION_LISTS,
-    SendGridDestination,
-    rate_bucket_of,
-)
-from simulators.base import BaseSimulator, SlidingWindow
+from simulators.base import BaseSimulator, JobPlan, RateLimit, SimulatorLimits, SlidingWindow, iso_timestamp
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-# maxLength of ContactRequest fields in the official spec.
+# "upsert … of up to 30,000 contacts, or 6MB of data, whichever is lower" (UpdateContact, contacts spec).
+MAX_CONTACTS = 30_000
+MAX_BODY_BYTES = 6_000_000  # 6 MB read as decimal megabytes: the stricter reading
+# search/emails: "up to 100 contacts" (SearchContactsByEmails description, contacts spec).
+SEARCH_MAX_EMAILS = 100
+# Suppression endpoints' largest ``limit`` (Suppressions API reference; vendors.md §2 notes).
+SUPPRESSION_PAGE = 500
+# UNCONFIRMED: no number is published for the marketing endpoints (vendors.md §2.3: "Each endpoint permits
+# a fixed number of requests per refresh period"); 10 requests/s per endpoint family is assumed.
+ASSUMED_RATE = (RateLimit(10, 1.0),)
+# ``ContactRequest`` maxLength values in the contacts spec.
 MAX_LENGTHS = {
     "email": 254,
     "first_name": 50,
     "last_name": 50,
     "address_line_1": 100,
+    "address_line_2": 100,
     "city": 60,
     "state_province_region": 50,
     "postal_code": 60,
     "country": 50,
 }
-UNSUBSCRIBES, BOUNCES, SPAM = list(SUPPRESSION_LISTS)
+# The product-facing names tests use for attributes → SendGrid reserved fields (ContactRequest).
+ATTRIBUTE_FIELDS = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "address": "address_line_1",
+    "city": "city",
+    "state": "state_province_region",
+    "postal_code": "postal_code",
+    "country": "country",
+}
+UNSUBSCRIBES = "/v3/suppression/unsubscribes"
+BOUNCES = "/v3/suppression/bounces"
+SPAM = "/v3/suppression/spam_reports"
+SUPPRESSION_LISTS = (UNSUBSCRIBES, BOUNCES, SPAM)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+DOWNLOADS = "/downloads/"
 
 
 def _error(message: str, status: int, field_name: str | None = None, **headers: str) -> web.Response:
@@ -69,53 +92,84 @@ class Job:
     id: str
     contacts: list[dict[str, Any]]
     list_ids: list[str]
+    plan: JobPlan | None = None
     status: str = "pending"
     created: int = 0
     updated: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
 
 
 class SendGridSimulator(BaseSimulator):
     vendor: ClassVar[str] = "sendgrid"
-    limits = SendGridDestination.limits
+    limits: ClassVar[SimulatorLimits] = SimulatorLimits(
+        rate_limits={
+            "contacts": ASSUMED_RATE,
+            "imports": ASSUMED_RATE,
+            "search": ASSUMED_RATE,
+            "lists": ASSUMED_RATE,
+            "fields": ASSUMED_RATE,
+            "suppressions": ASSUMED_RATE,
+        }
+    )
     read_only_posts: ClassVar[tuple[str, ...]] = ("/search/emails",)
+    job_states: ClassVar[tuple[str, ...]] = ("pending", "completed", "errored", "failed")
+    job_failed_state: ClassVar[str] = "failed"
+    error_file_path: ClassVar[str | None] = DOWNLOADS
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.api_key = "SG." + "s" * 22 + "." + "k" * 43  # 69 characters, the documented shape
+        # "Twilio SendGrid API keys are 69 characters long", SG.<22>.<43> (vendors.md §2.5).
+        self.api_key = "SG." + "s" * 22 + "." + "k" * 43
         self.contacts: dict[str, dict[str, Any]] = {}  # email → stored contact (with "id")
         self.by_id: dict[str, str] = {}  # contact id → email
         self.email_of_id: dict[str, str] = {}  # every id ever issued → email, for the request log
         self.lists: dict[str, set[str]] = {}  # list id → emails
+        self.list_names: dict[str, str] = {}
         self.fields: dict[str, tuple[str, str]] = {}  # name → (id, field_type)
         self.suppressions: dict[str, dict[str, int]] = {path: {} for path in SUPPRESSION_LISTS}
         self.jobs: dict[str, Job] = {}
-        self.contacts_processed = 0  # contacts accepted into jobs, for tests that count vendor work
+        self.contacts_processed = 0  # contacts stored by jobs, for tests that count vendor work
 
     # ---- auth and vendor-shaped refusals ---------------------------------------------------------
 
+    def is_public(self, request: web.Request) -> bool:
+        return request.path.startswith(DOWNLOADS)  # signed download URLs need no key
+
     def authenticate(self, request: web.Request) -> bool:
-        if request.path.startswith("/downloads/"):
-            return True  # signed download URLs need no key
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 
     def unauthorized_response(self) -> web.StreamResponse:
         return _error("authorization required", 401)
 
+    def server_error_response(self, status: int) -> web.StreamResponse:
+        return _error("internal server error", status)
+
     def rate_limited_response(self, retry_after: float, window: SlidingWindow) -> web.StreamResponse:
+        # Reset is an epoch in whole seconds (vendors.md §2.3), rounded up so waiting until it is enough.
         return _error(
             "too many requests",
             429,
             **{
                 "X-RateLimit-Limit": str(window.limit.requests),
                 "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+                "X-RateLimit-Reset": str(math.ceil(time.time() + retry_after)),
             },
         )
 
     def bucket_for(self, method: str, path: str) -> str:
-        return rate_bucket_of(path)
+        if path.startswith("/v3/marketing/contacts/imports"):
+            return "imports"
+        if path.startswith("/v3/marketing/contacts/search"):
+            return "search"
+        if path.startswith("/v3/marketing/contacts"):
+            return "contacts"
+        if path.startswith("/v3/marketing/lists"):
+            return "lists"
+        if path.startswith("/v3/marketing/field_definitions"):
+            return "fields"
+        return "suppressions"
 
     # ---- routes --------------------------------------------------------------------------------
 
@@ -123,15 +177,18 @@ class SendGridSimulator(BaseSimulator):
         app.router.add_get("/v3/scopes", self._scopes)
         app.router.add_put("/v3/marketing/contacts", self._upsert)
         app.router.add_delete("/v3/marketing/contacts", self._delete_contacts)
+        app.router.add_get("/v3/marketing/contacts/count", self._contact_count)
         app.router.add_get("/v3/marketing/contacts/imports/{job_id}", self._job)
         app.router.add_post("/v3/marketing/contacts/search/emails", self._search)
+        app.router.add_get("/v3/marketing/contacts/{contact_id}", self._get_contact)
         app.router.add_get("/v3/marketing/lists/{list_id}", self._get_list)
+        app.router.add_get("/v3/marketing/lists/{list_id}/contacts/count", self._list_count)
         app.router.add_delete("/v3/marketing/lists/{list_id}/contacts", self._remove_from_list)
         app.router.add_get("/v3/marketing/field_definitions", self._fields)
         app.router.add_post("/v3/asm/suppressions/global", self._global_unsubscribe)
         for path in SUPPRESSION_LISTS:
             app.router.add_get(path, self._suppression_page)
-        app.router.add_get("/downloads/errors/{job_id}.csv", self._errors_file)
+        app.router.add_get(DOWNLOADS + "errors/{job_id}.csv", self._errors_file)
 
     async def _scopes(self, request: web.Request) -> web.Response:
         return _json({"scopes": ["marketing.read", "marketing.send", "suppression.read", "asm.groups.suppressions"]})
@@ -141,8 +198,28 @@ class SendGridSimulator(BaseSimulator):
         with self.lock:
             members = self.lists.get(list_id)
             if members is None:
+                # This 404 is "an array of Error" in the lists spec (GetMarketingList), unlike the others.
+                return _json([{"message": "list not found", "field": "id"}], 404)
+            body: dict[str, Any] = {
+                "id": list_id,
+                "name": self.list_names.get(list_id, f"list {list_id}"),
+                "contact_count": len(members),
+                "_metadata": {"self": f"{self.url}/v3/marketing/lists/{list_id}"},
+            }
+            if request.query.get("contact_sample") == "true":
+                body["contact_sample"] = [self._details(e) for e in sorted(members)[:50]]
+            return _json(body)
+
+    async def _list_count(self, request: web.Request) -> web.Response:
+        with self.lock:
+            members = self.lists.get(request.match_info["list_id"])
+            if members is None:
                 return _error("list not found", 404)
-            return _json({"id": list_id, "name": f"list {list_id}", "contact_count": len(members)})
+            return _json({"contact_count": len(members), "billable_count": len(members)})
+
+    async def _contact_count(self, request: web.Request) -> web.Response:
+        with self.lock:
+            return _json({"contact_count": len(self.contacts), "billable_count": len(self.contacts)})
 
     async def _fields(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -180,52 +257,81 @@ class SendGridSimulator(BaseSimulator):
                     errors.append({"field": f"contacts[{i}].{name}", "message": f"{name} exceeds {limit} characters"})
         if errors:
             return _json({"errors": errors}, 400)
-        job = Job(id=str(uuid.uuid4()), contacts=contacts, list_ids=list_ids)
+        job = Job(id=str(uuid.uuid4()), contacts=contacts, list_ids=list_ids, plan=self.scenario.take_job_plan())
         with self.lock:
             self.jobs[job.id] = job
-        self.run_later(self.scaled(self.job_delay), lambda: self._process(job))
+        if job.plan is None or job.plan.state not in ("pending", "vanish"):
+            self.run_later(self.scaled(self.job_delay), lambda: self._process(job))
         return _json({"job_id": job.id}, 202)
 
     def _process(self, job: Job) -> None:
-        """Apply an import job: per-contact custom-field type checks, then upsert and list membership."""
+        """Apply an import job: per-contact custom-field checks, then upsert and list membership."""
+        plan = job.plan
         with self.lock:
             field_types = {fid: kind for fid, kind in self.fields.values()}
-            for item in job.contacts:
+            for n, item in enumerate(job.contacts):
                 email = str(item["email"]).lower()
-                problem = None
-                for fid, value in (item.get("custom_fields") or {}).items():
-                    kind = field_types.get(fid)
-                    if kind is None:
-                        problem = f"custom field {fid} does not exist"
-                    elif kind == "Number" and not _is_number(value):
-                        problem = f"custom field {fid} expects a number"
+                problem = self._row_problem(item, field_types)
+                if plan is not None:
+                    if plan.state == "failed" and (plan.apply_first is None or n >= plan.apply_first):
+                        problem = problem or "the import could not be processed"
+                    elif email in plan.reject:
+                        problem = plan.reject[email]
+                    elif plan.state == "errored" and not plan.reject and n == len(job.contacts) - 1:
+                        problem = "the contact could not be stored"
                 if problem is not None:
                     job.errors.append((email, problem))
                     continue
-                stored = self.contacts.get(email)
-                if stored is None:
-                    stored = {"id": str(uuid.uuid4()), "email": email, "custom_fields": {}}
-                    self.contacts[email] = stored
-                    self.by_id[stored["id"]] = email
-                    self.email_of_id[stored["id"]] = email
-                    job.created += 1
-                else:
-                    job.updated += 1
-                for key, value in item.items():
-                    if key == "custom_fields":
-                        stored["custom_fields"].update(value)
-                    elif key != "email":
-                        stored[key] = value
-                for list_id in job.list_ids:
-                    self.lists[list_id].add(email)
-                self.contacts_processed += 1
-            job.status = "completed"
+                self._store_row(job, item, email)
+            if not job.errors:
+                job.status = "completed"
+            else:
+                # "Errored means finished with some errors. Failed means finished with all errors."
+                job.status = "failed" if len(job.errors) == len(job.contacts) else "errored"
+            job.finished_at = time.time()
+
+    @staticmethod
+    def _row_problem(item: Mapping[str, Any], field_types: Mapping[str, str]) -> str | None:
+        for fid, value in (item.get("custom_fields") or {}).items():
+            kind = field_types.get(fid)
+            if kind is None:
+                return f"custom field {fid} does not exist"
+            if kind == "Number" and not _is_number(value):
+                return f"custom field {fid} expects a number"
+        return None
+
+    def _store_row(self, job: Job, item: Mapping[str, Any], email: str) -> None:
+        stored = self.contacts.get(email)
+        now = time.time()
+        if stored is None:
+            stored = self._new_contact(email, now)
+            job.created += 1
+        else:
+            job.updated += 1
+        for key, value in item.items():
+            if key == "custom_fields":
+                stored["custom_fields"].update(value)
+            elif key != "email":
+                stored[key] = value
+        stored["updated_at"] = now
+        for list_id in job.list_ids:
+            self.lists[list_id].add(email)
+        self.contacts_processed += 1
+
+    def _new_contact(self, email: str, now: float) -> dict[str, Any]:
+        contact_id = str(uuid.uuid4())
+        stored: dict[str, Any] = {"id": contact_id, "email": email, "custom_fields": {}}
+        stored.update(created_at=now, updated_at=now)
+        self.contacts[email] = stored
+        self.by_id[contact_id] = email
+        self.email_of_id[contact_id] = email
+        return stored
 
     async def _job(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
         with self.lock:
             job = self.jobs.get(job_id)
-            if job is None:
+            if job is None or (job.plan is not None and job.plan.vanishes):
                 return _error("job not found", 404)
             results: dict[str, Any] = {
                 "requested_count": len(job.contacts),
@@ -235,18 +341,51 @@ class SendGridSimulator(BaseSimulator):
                 "errored_count": len(job.errors),
             }
             if job.errors:
-                results["errors_url"] = f"{self.url}/downloads/errors/{job.id}.csv"
-            return _json({"id": job.id, "status": job.status, "job_type": "upsert", "results": results})
+                results["errors_url"] = f"{self.url}{DOWNLOADS}errors/{job.id}.csv"
+            body: dict[str, Any] = {
+                "id": job.id,
+                "status": job.status,
+                "job_type": "upsert",
+                "results": results,
+                "started_at": iso_timestamp(job.started_at),
+            }
+            if job.finished_at is not None:
+                body["finished_at"] = iso_timestamp(job.finished_at)
+            return _json(body)
 
     async def _errors_file(self, request: web.Request) -> web.Response:
         with self.lock:
             job = self.jobs.get(request.match_info["job_id"])
-            errors = list(job.errors) if job else []
+            if job is None or not job.errors:
+                return web.Response(status=404, text="not found")
+            errors = list(job.errors)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["email", "error"])
         writer.writerows(errors)
         return web.Response(text=out.getvalue(), content_type="text/csv")
+
+    def _details(self, email: str) -> dict[str, Any]:
+        """A stored contact as ``ContactDetails3`` (contacts spec): required id, list_ids, segment_ids,
+        created_at, updated_at."""
+        stored = self.contacts[email]
+        body: dict[str, Any] = {
+            k: v for k, v in stored.items() if k not in ("created_at", "updated_at") and v is not None
+        }
+        body["alternate_emails"] = list(stored.get("alternate_emails") or [])
+        body["list_ids"] = sorted(lid for lid, members in self.lists.items() if email in members)
+        body["segment_ids"] = []
+        body["created_at"] = iso_timestamp(stored["created_at"])
+        body["updated_at"] = iso_timestamp(stored["updated_at"])
+        body["_metadata"] = {"self": f"{self.url}/v3/marketing/contacts/{stored['id']}"}
+        return body
+
+    async def _get_contact(self, request: web.Request) -> web.Response:
+        with self.lock:
+            email = self.by_id.get(request.match_info["contact_id"])
+            if email is None:
+                return _error("contact not found", 404)
+            return _json(self._details(email))
 
     async def _search(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -256,11 +395,11 @@ class SendGridSimulator(BaseSimulator):
         result: dict[str, Any] = {}
         with self.lock:
             for email in emails:
-                stored = self.contacts.get(str(email).lower())
-                if stored is None:
-                    result[str(email).lower()] = {"error": "contact not found"}
+                key = str(email).lower()
+                if key in self.contacts:
+                    result[key] = {"contact": self._details(key)}
                 else:
-                    result[stored["email"]] = {"contact": dict(stored)}
+                    result[key] = {"error": "contact not found"}
         if not any("contact" in v for v in result.values()):
             return _error("no contacts found", 404)
         return _json({"result": result})
@@ -298,7 +437,7 @@ class SendGridSimulator(BaseSimulator):
         return _json({"recipient_emails": emails}, 201)
 
     async def _suppression_page(self, request: web.Request) -> web.Response:
-        limit = min(int(request.query.get("limit", "500")), 500)
+        limit = min(int(request.query.get("limit", str(SUPPRESSION_PAGE))), SUPPRESSION_PAGE)
         offset = int(request.query.get("offset", "0"))
         with self.lock:
             start = int(request.query.get("start_time", "0"))
@@ -321,14 +460,9 @@ class SendGridSimulator(BaseSimulator):
 
     def _store(self, email: str, target_id: str, attributes: Mapping[str, str] | None) -> None:
         email = email.lower()
-        stored = self.contacts.get(email)
-        if stored is None:
-            stored = {"id": str(uuid.uuid4()), "email": email, "custom_fields": {}}
-            self.contacts[email] = stored
-            self.by_id[stored["id"]] = email
-            self.email_of_id[stored["id"]] = email
+        stored = self.contacts.get(email) or self._new_contact(email, time.time())
         for name, value in (attributes or {}).items():
-            reserved = RESERVED.get(name)
+            reserved = ATTRIBUTE_FIELDS.get(name)
             if reserved is not None:
                 stored[reserved] = value
             elif name in self.fields:
@@ -370,7 +504,7 @@ class SendGridSimulator(BaseSimulator):
     def members(self, target_id: str) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {
-                email: dict(self.contacts[email])
+                email: {k: v for k, v in self.contacts[email].items() if k not in ("created_at", "updated_at")}
                 for email in self.lists.get(target_id, set())
                 if not self._suppressed(email)
             }
