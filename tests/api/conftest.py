@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,11 +148,12 @@ def make_harness(
     vendor: str = "sendgrid",
     profiles: int = 300,
     simulator_options: dict[str, Any] | None = None,
-    api_settings: dict[str, Any] | None = None,
+    api_settings: dict[str, Any] | Callable[[LocalEnv], dict[str, Any]] | None = None,
 ) -> Iterator[Harness]:
     with local_env(vendor, azurite, settings=FAST, simulator_options=simulator_options) as env:
         sample = seed_sample(env.runtime.segments, profiles)
-        settings = {"api_jwks_min_refresh_seconds": 0, **(api_settings or {})}
+        extra = api_settings(env) if callable(api_settings) else api_settings
+        settings = {"api_jwks_min_refresh_seconds": 0, **(extra or {})}
         api = local_api(env, jwks.url, **settings)
         with ServerThread(api.app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
             harness = Harness(env, api, server.url, Tokens(issuer), sample, client)
