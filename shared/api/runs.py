@@ -158,7 +158,7 @@ async def get_run(export_id: IdPath, run_id: RunRef, context: Context, principal
     "/{run_id}/rejected-rows",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV, one row a line"}},
-    summary="Download the run's rejected rows (CSV: file, line, email, reason)",
+    summary="Download the run's rejected rows (CSV: segment, blob, line, email, outcome, reason)",
 )
 async def rejected_rows(export_id: IdPath, run_id: RunRef, context: Context, principal: Reader) -> StreamingResponse:
     await blocking(visible_export, context, principal, export_id)
