@@ -8,6 +8,8 @@ the FastAPI routes carry it too, so paths are the same here and under uvicorn.
 from __future__ import annotations
 
 import functools
+import json
+import logging
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -16,9 +18,11 @@ from shared.api.app import create_app
 from shared.api.auth import KeySet, TokenVerifier
 from shared.api.context import DURABLE_CLIENT, ApiContext
 from shared.api.settings import ApiSettings
+from shared.errors import SettingsError
 from shared.runtime import get_runtime
 
 bp = df.Blueprint()
+LOG = logging.getLogger("segment_export.api")
 
 
 @functools.cache
@@ -56,9 +60,20 @@ async def admin_api(
     req: func.HttpRequest, client: df.DurableOrchestrationClient, context: func.Context
 ) -> func.HttpResponse:
     # A context variable, not shared app state: concurrent invocations each see their own client.
+    try:
+        middleware = _asgi()
+    except SettingsError as exc:
+        # App settings are broken: say so by count only (health) or as a problem, never a stack trace.
+        problems = max(1, str(exc).count(";") + 1)
+        LOG.error("admin API not started: %s", exc)
+        if req.url.rstrip("/").endswith("/api/health"):
+            body = {"status": "degraded", "settings_problems": problems}
+            return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")
+        problem = {"type": "about:blank", "title": "Service unavailable", "status": 503, "detail": "not configured"}
+        return func.HttpResponse(json.dumps(problem), status_code=503, mimetype="application/problem+json")
     token = DURABLE_CLIENT.set(client)
     try:
-        response: func.HttpResponse = await _asgi().handle_async(req, context)
+        response: func.HttpResponse = await middleware.handle_async(req, context)
         return response
     finally:
         DURABLE_CLIENT.reset(token)
