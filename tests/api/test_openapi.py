@@ -34,8 +34,16 @@ def test_the_served_document_equals_the_committed_one(harness: Harness) -> None:
 
 
 def test_the_function_app_serves_the_api_through_an_anonymous_catch_all_with_the_durable_client() -> None:
-    from function_app import app
+    from pathlib import Path
 
+    import azure.durable_functions as df
+
+    import function_app
+    from blueprints.api import bp
+
+    assert "app.register_functions(api)" in Path(function_app.__file__).read_text(encoding="utf-8")
+    app = df.DFApp()  # function_app.app indexes once per process (tests/unit/test_function_app.py does that)
+    app.register_functions(bp)
     functions = {f.get_function_name(): f for f in app.get_functions()}
     bindings = json.loads(functions["admin_api"].get_function_json())["bindings"]
     trigger = next(b for b in bindings if b["type"] == "httpTrigger")
