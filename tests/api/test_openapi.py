@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from shared.api.openapi import COMMITTED, generated, main, render
 from tests.api.conftest import Harness
 
@@ -86,3 +88,30 @@ async def test_the_same_app_answers_behind_the_functions_asgi_middleware(harness
         DURABLE_CLIENT.reset(token)
     assert runs.status_code == 200, runs.get_body()
     assert json.loads(runs.get_body()) == {"items": [], "next": None}
+
+
+async def test_broken_app_settings_answer_health_by_count_and_everything_else_with_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import azure.functions as func
+
+    from blueprints import api as blueprint
+    from shared.runtime import set_runtime
+
+    set_runtime(None)
+    blueprint._asgi.cache_clear()
+    for name in ("EXPORT_STORAGE_ACCOUNT_URL", "EXPORT_STORAGE_CONNECTION_STRING", "EXPORT_KEY_VAULT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    handler = blueprint.admin_api._function._func.__wrapped__  # the function under the durable-client wrapper
+    health = await handler(func.HttpRequest("GET", "http://localhost/api/health", body=b""), None, None)
+    assert health.status_code == 200
+    body = json.loads(health.get_body())
+    assert set(body) == {"status", "settings_problems"}
+    assert body["status"] == "degraded" and body["settings_problems"] >= 1
+    other = await handler(func.HttpRequest("GET", "http://localhost/api/exports", body=b""), None, None)
+    assert other.status_code == 503 and other.mimetype == "application/problem+json"
+    assert b"EXPORT_" not in other.get_body()
+    get_settings.cache_clear()
