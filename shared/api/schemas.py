@@ -29,6 +29,18 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _consent_given(value: bool) -> bool:
+    if not value:
+        raise ValueError("the data-privacy consent must be accepted: profiles leave the compliance boundary")
+    return value
+
+
+def _short_url(value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+    if value is not None and len(str(value)) > 300:
+        raise ValueError("must be at most 300 characters")
+    return value
+
+
 class ConnectionCreate(Input):
     id: str = Field(pattern=ID_PATTERN, description="lower case letters, digits and dashes")
     display_name: str = Field(min_length=1, max_length=200)
@@ -41,19 +53,8 @@ class ConnectionCreate(Input):
     privacy_consent_accepted: bool = Field(description="must be true: profiles leave the compliance boundary")
     base_url: AnyHttpUrl | None = Field(None, description="a regional API host; empty for the vendor's default")
 
-    @field_validator("privacy_consent_accepted")
-    @classmethod
-    def _consent(cls, value: bool) -> bool:
-        if not value:
-            raise ValueError("the data-privacy consent must be accepted: profiles leave the compliance boundary")
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _short(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
-        if value is not None and len(str(value)) > 300:
-            raise ValueError("must be at most 300 characters")
-        return value
+    _consent = field_validator("privacy_consent_accepted")(_consent_given)
+    _short = field_validator("base_url")(_short_url)
 
 
 class ConnectionUpdate(Input):
@@ -62,8 +63,8 @@ class ConnectionUpdate(Input):
     privacy_consent_accepted: bool
     base_url: AnyHttpUrl | None = None
 
-    _consent = field_validator("privacy_consent_accepted")(ConnectionCreate._consent.__func__)  # type: ignore[attr-defined]
-    _short = field_validator("base_url")(ConnectionCreate._short.__func__)  # type: ignore[attr-defined]
+    _consent = field_validator("privacy_consent_accepted")(_consent_given)
+    _short = field_validator("base_url")(_short_url)
 
 
 class CredentialRotation(Input):

@@ -174,6 +174,15 @@ def test_health_is_anonymous_and_reveals_nothing_and_everything_else_needs_a_tok
         ("GET", "/api/exports", {"params": {"q": "x" * 3000}}, 414, "query"),
         ("GET", "/api/" + "x" * 1100, {}, 414, "path"),
         ("DELETE", "/api/health", {}, 405, None),
+        (
+            "PUT",
+            "/api/connections/main",
+            {"json": {"display_name": "x", "privacy_consent_accepted": False}, "headers": {"If-Match": '"0x1"'}},
+            422,
+            "body.privacy_consent_accepted",
+        ),
+        ("POST", "/api/connections/main/test", {"json": {"target_id": "a\x01b"}}, 422, "body.target_id"),
+        ("POST", "/api/oauth/callback", {"json": {"code": "c", "state": "has space"}}, 422, "body.state"),
     ],
 )
 def test_bad_requests_get_a_problem_document_naming_the_field(
@@ -198,3 +207,15 @@ def test_exports_are_validated_for_the_vendor_on_save(harness: Harness) -> None:
     assert h.call("POST", "/api/exports", json=h.export_body("e3", "main")).status_code == 201
     assert h.call("GET", "/api/exports/e3/runs/current").status_code == 404  # saving does not run
     assert h.call("POST", "/api/exports", json=h.export_body("e3", "main")).status_code == 409
+
+
+def test_the_connection_test_names_what_to_fix(harness: Harness) -> None:
+    h = harness
+    h.create_connection("main")
+    missing = h.call(
+        "POST", "/api/connections/main/test", json={"target_id": h.env.target_id, "attributes": ["loyalty_tier"]}
+    ).json()
+    assert missing["ok"] is False and missing["check"] == "fields_missing"
+    assert missing["missing_fields"] == ["loyalty_tier"] and "loyalty_tier" in missing["message"]
+    no_list = h.call("POST", "/api/connections/main/test", json={"target_id": "no-such-list"}).json()
+    assert no_list["check"] == "target_not_found" and "no-such-list" in no_list["message"]
