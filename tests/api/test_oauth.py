@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import jwt
 import pytest
 
 from devtools.local_env import LocalEnv
@@ -114,6 +116,12 @@ def test_the_state_is_bound_to_the_caller_signed_and_single_use(oauth_harness: H
     # The state was spent by the refused exchange: a sign-in is started again, never resumed.
     assert h.call("POST", "/api/oauth/callback", json={"code": code, "state": state}).status_code == 400
     code, state = _sign_in(h, "oauth")
+    claims = jwt.decode(state, options={"verify_signature": False})
+    key = h.env.keyvault.secrets["api-oauth-state-key"]
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 5, "jti": "0" * 32}, key, algorithm="HS256")
+    late = h.call("POST", "/api/oauth/callback", json={"code": code, "state": expired})
+    assert late.status_code == 400 and "expired" in late.json()["detail"]
+    assert claims["cid"] == "oauth" and claims["exp"] - claims["iat"] == 600
     assert h.call("POST", "/api/oauth/callback", json={"code": code, "state": state}).status_code == 200
 
 
