@@ -73,6 +73,9 @@ async def start_run(
 ) -> RunView:
     await blocking(visible_export, context, principal, export_id)
     options = options or RunOptions()
+    if options.approve_mass_removal and not principal.is_admin:
+        # Letting a run remove more than the guard allows is an admin's decision.
+        raise ApiProblem(403, "only an admin may approve a mass removal", field="body.approve_mass_removal")
     client = context.client()
     runtime, _ = await runtime_status(client, export_id)
     if runtime in ACTIVE:

@@ -163,6 +163,8 @@ def test_one_run_per_export_cancel_terminates_and_commits_nothing(harness: Harne
     h.create_export("weekly", "main")
     h.env.simulator.latency = 0.3
     assert h.call("POST", "/api/exports/weekly/runs", json={}).status_code == 202
+    approving = h.call("POST", "/api/exports/weekly/runs", json={"approve_mass_removal": True}, token="contributor")
+    assert approving.status_code == 403 and approving.json()["field"] == "body.approve_mass_removal"
     again = h.call("POST", "/api/exports/weekly/runs", json={}, token="contributor")
     assert again.status_code == 409
     assert again.json()["active_run"].startswith("/api/exports/weekly/runs/")
