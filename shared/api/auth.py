@@ -91,11 +91,17 @@ class KeySet:
             return self._keys.get(kid)
 
 
+def _choices(value: str) -> list[str]:
+    """A comma-separated setting: Entra ID names an API by client id and by app id URI, and issues v1
+    (sts.windows.net) and v2 (login.microsoftonline.com/.../v2.0) tokens."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 class TokenVerifier:
     def __init__(self, keys: KeySet, *, audience: str, issuer: str, leeway: int) -> None:
         self.keys = keys
-        self.audience = audience
-        self.issuer = issuer
+        self.audience = _choices(audience)
+        self.issuer = _choices(issuer)
         self.leeway = leeway
 
     async def verify(self, authorization: str | None) -> Principal:

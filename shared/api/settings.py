@@ -33,8 +33,8 @@ class ApiSettings(BaseSettings):
 
     # Entra ID token validation.
     api_tenant_id: str = Field(default="", pattern=r"^[0-9a-zA-Z.\-]{0,100}$")
-    api_audience: str = ""
-    api_issuer: str = ""  # default: {ENTRA}/{tenant}/v2.0
+    api_audience: str = ""  # comma-separated: the API's client id and/or app id URI
+    api_issuer: str = ""  # comma-separated; default: {ENTRA}/{tenant}/v2.0
     api_jwks_url: str = ""  # default: {ENTRA}/{tenant}/discovery/v2.0/keys
     api_clock_skew_seconds: int = Field(default=60, ge=0, le=300)
     api_jwks_cache_seconds: float = Field(default=3600.0, gt=0)

@@ -219,3 +219,21 @@ def test_the_connection_test_names_what_to_fix(harness: Harness) -> None:
     assert missing["missing_fields"] == ["loyalty_tier"] and "loyalty_tier" in missing["message"]
     no_list = h.call("POST", "/api/connections/main/test", json={"target_id": "no-such-list"}).json()
     assert no_list["check"] == "target_not_found" and "no-such-list" in no_list["message"]
+
+
+async def test_either_configured_audience_and_issuer_is_accepted(issuer: DevIssuer, jwks: JwksServer) -> None:
+    from shared.api.auth import KeySet, TokenVerifier, Unauthenticated
+
+    client_id = "11111111-2222-3333-4444-555555555555"
+    v1 = "https://sts.windows.net/00000000-0000-0000-0000-00000000d3v0/"
+    verifier = TokenVerifier(
+        KeySet(jwks.url, ttl=60, min_refresh=0),
+        audience=f"{issuer.audience}, {client_id}",
+        issuer=f"{issuer.issuer},{v1}",
+        leeway=60,
+    )
+    for token in (issuer.mint([ADMIN]), issuer.mint([ADMIN], audience=client_id, issuer=v1)):
+        principal = await verifier.verify(f"Bearer {token}")
+        assert principal.is_admin and principal.name == "admin@example.test"
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(f"Bearer {issuer.mint([ADMIN], audience='api://other')}")
