@@ -16,7 +16,6 @@ import httpx
 from shared.api.auth import TokenVerifier
 from shared.api.problems import ApiProblem
 from shared.api.settings import ApiSettings
-from shared.config_store import ConfigStore
 from shared.secrets import SecretStore
 from shared.storage import BlobStore
 
@@ -34,10 +33,6 @@ class ApiContext:
     # Vendor calls (connection test, OAuth token exchange); None = httpx's default transport.
     transport: httpx.AsyncBaseTransport | None = None
     settings_problems: int = 0
-
-    @property
-    def configs(self) -> ConfigStore:
-        return ConfigStore(self.store)
 
     def client(self) -> Any:
         client = DURABLE_CLIENT.get() or self.durable_client
