@@ -7,12 +7,9 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from destinations import REGISTRY
 from shared.models import ID_PATTERN, Connection, Export, OutcomeCounts
 
 VendorName = Literal["sendgrid", "mailchimp", "brevo", "omnisend", "campaign_monitor"]
-assert set(VendorName.__args__) == set(REGISTRY)  # type: ignore[attr-defined]
-Credential = SecretStr
 RunState = Literal[
     "pending",
     "running",

@@ -115,3 +115,12 @@ async def test_broken_app_settings_answer_health_by_count_and_everything_else_wi
     assert other.status_code == 503 and other.mimetype == "application/problem+json"
     assert b"EXPORT_" not in other.get_body()
     get_settings.cache_clear()
+
+
+def test_the_documented_vendors_are_the_registry() -> None:
+    from typing import get_args
+
+    from destinations import REGISTRY
+    from shared.api.schemas import VendorName
+
+    assert set(get_args(VendorName)) == set(REGISTRY)
