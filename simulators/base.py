@@ -29,15 +29,17 @@ for_seconds=None)``
     fault instead of the normal answer. Profiles (``FAULT_PROFILES``):
     ``rate_limit_storm`` (429 with the vendor's documented hint headers/body; ``seconds`` is the hint),
     ``server_error_burst`` (``status``, default 503), ``slow_answers`` (served after ``seconds``, default
-    35 s, i.e. past a client timeout), ``connection_reset`` (the connection is cut before an answer;
-    ``apply=True`` cuts it *after* the vendor applied the request: the outcome is unknown to the client),
+    35 s, i.e. past a client timeout — and still applied: a client that gave up does not know),
+    ``connection_reset`` (the connection is cut before an answer; ``apply=True`` cuts it *after* the vendor
+    applied the request: the outcome is unknown to the client),
     ``malformed_json`` (the normal answer, its JSON body cut in half), ``job_fails`` / ``job_stalls`` /
     ``job_vanishes`` (the next ``times`` jobs), ``error_file_unavailable`` (downloads of a job's error
     report answer 403, as an expired signed URL does). Every fault is bounded (``times`` ≤ 1,000) and
     stops by itself.
 
-``sim.scenario.clear()`` forgets every pending switch. ``sim.inject(...)`` (the older single-fault call)
-is kept and feeds the same machinery.
+``sim.scenario.clear()`` forgets every pending switch. ``sim.fault(...)`` and ``sim.next_job(...)`` are the
+same calls as methods of the simulator (so a ``RemoteSimulator`` in another process takes them too), and
+``sim.inject(...)`` (the older single-fault call) is kept and feeds the same machinery.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -356,6 +358,10 @@ class BaseSimulator:
         """Routes that take no API credential (OAuth endpoints, signed download links)."""
         return False
 
+    def credential_problem(self, request: web.Request) -> web.StreamResponse | None:
+        """A refusal of a credential that authenticated but cannot be used now (an expired OAuth token)."""
+        return None
+
     # ---- test-facing state API (each simulator implements these) ------------------------------
 
     def create_target(self, target_id: str | None = None) -> str:
@@ -417,6 +423,15 @@ class BaseSimulator:
         with self.lock:
             times = max(1, min(times, MAX_FAULT_TIMES))
             self.faults.append(Fault(kind, times, path_contains, method, headers or {}, body, hang_seconds))
+
+    def fault(self, profile: str, **options: Any) -> None:
+        """``sim.scenario.fault`` as a method of its own, so a simulator in another process
+        (``RemoteSimulator``) can be switched with the same call."""
+        self.scenario.fault(profile, **options)
+
+    def next_job(self, state: str, **options: Any) -> None:
+        """``sim.scenario.next_job`` as a method of its own (see ``fault``)."""
+        self.scenario.next_job(state, **options)
 
     def writes(self) -> list[RecordedRequest]:
         """Requests that could change vendor state (for dry-run assertions)."""
@@ -513,8 +528,11 @@ class BaseSimulator:
             answered = await self._answer_fault(fault, request, handler)
             if answered is not None:
                 return answered
-        if not self.is_public(request) and not self.authenticate(request):
-            return self.unauthorized_response()
+        if not self.is_public(request):
+            if not self.authenticate(request):
+                return self.unauthorized_response()
+            if (unusable := self.credential_problem(request)) is not None:
+                return unusable
         if over_concurrency:
             with self.lock:
                 self.rate_limited_count += 1
@@ -604,7 +622,7 @@ class BaseSimulator:
         self._loop = None
         self._thread = None
 
-    def __enter__(self) -> BaseSimulator:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -49,6 +49,7 @@ OTHER_LIMITS = (RateLimit(100, 3_600.0),)
 # UNCONFIRMED, vendors.md §3.1/§8); the product's standard names the test helpers take map onto them.
 DEFAULT_ATTRIBUTES = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
 STANDARD_NAMES = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "phone": "SMS"}
+# The report links of a completed import (GetProcessResponseInfoImport, brevo-python 5.x).
 REPORT_KINDS = (
     "invalid_emails",
     "duplicate_contact_id",
@@ -58,7 +59,7 @@ REPORT_KINDS = (
     "duplicate_whatsapp_id",
     "duplicate_landline_number_id",
 )
-DOWNLOADS = "/downloads/"
+DOWNLOADS = "/downloads/"  # where the report links point: signed URLs that take no API key
 NOT_STARTED, RUNNING = "queued", "in_process"
 
 
@@ -91,6 +92,7 @@ class Process:
     items: list[dict[str, Any]]
     list_ids: list[int]
     update_existing: bool
+    blocklist: bool = False  # ``emailBlacklist``: "To blacklist all the contacts for email"
     plan: JobPlan | None = None
     status: str = NOT_STARTED
     reports: dict[str, list[str]] = field(default_factory=dict)  # report kind → emails
@@ -298,6 +300,7 @@ class BrevoSimulator(BaseSimulator):
                 items,
                 list_ids,
                 bool(body.get("updateExistingContacts", True)),
+                blocklist=body.get("emailBlacklist") is True,
                 plan=self.scenario.take_job_plan(),
             )
             self.processes[process.id] = process
@@ -351,6 +354,8 @@ class BrevoSimulator(BaseSimulator):
                 self.dropped_values += 1
                 continue
             contact["attributes"][str(name).upper()] = value
+        if process.blocklist:
+            contact["emailBlacklisted"] = True  # false (the default) leaves the flag as it was
         self.modified[email] = time.time()
         for list_id in process.list_ids:
             contact["listIds"].add(list_id)

@@ -57,14 +57,15 @@ from simulators.base import BaseSimulator, SimulatorLimits, SlidingWindow, iso_t
 
 BATCH_MEMBERS = 500  # "Up to 500 members may be added or updated with each API call" (vendors.md §1.1)
 MAX_CONCURRENCY = 10  # "a limit of 10 concurrent connections for your API key" (vendors.md §1.3)
-MEMBERS_PAGE_MAX = 1000  # ``count`` maximum of the list endpoints (API conventions: "up to 1000")
-DATA_CENTER = "us21"
+MEMBERS_PAGE_MAX = 1000  # ``count``: "Default value is 10. Maximum value is 1000" (list members reference)
+DATA_CENTER = "us21"  # the data center a key names after its dash selects the host (vendors.md §1.5)
 # "FNAME, LNAME, ADDRESS and PHONE are present by default when an audience is created" (merge-fields docs).
 DEFAULT_MERGE_FIELDS = {"FNAME": "text", "LNAME": "text", "ADDRESS": "address", "PHONE": "phone"}
 # An ADDRESS value needs these sub-keys ("Please enter a complete address"; exact set UNCONFIRMED, §1.1).
 ADDRESS_REQUIRED = ("addr1", "city", "state", "zip")
-STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")  # member status enum
-COMPLIANCE = ("unsubscribed", "cleaned")
+# Member status enum (BatchSubscribeOrUnsubscribeListsRequestMembersItemStatus, vendors.md §1.1).
+STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+COMPLIANCE = ("unsubscribed", "cleaned")  # "cannot be subscribed" once in these (vendors.md §1.4)
 FAKE = re.compile(r"\.(invalid|test)$")  # RFC 2606 reserved names stand in for Mailchimp's heuristics
 # The product's standard attribute names the test helpers take → default / conventional merge tags.
 STANDARD_TAGS = {
@@ -320,7 +321,7 @@ class MailchimpSimulator(BaseSimulator):
         if len(members) > BATCH_MEMBERS:
             return _problem(400, "Invalid Resource", f"Up to {BATCH_MEMBERS} members may be added or updated per call")
         update_existing = bool(body.get("update_existing"))
-        skip_duplicates = request.query.get("skip_duplicate_check") == "true"
+        skip_duplicates = request.query.get("skip_duplicate_check", "").lower() == "true"
         new: list[dict[str, Any]] = []
         updated: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []

@@ -54,7 +54,7 @@ STANDARD_NAMES = {
     "postal_code": "postalCode",
     "country": "country",
 }
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")  # "Must be a valid email address" (FieldError example)
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # "Phone must be E.164" (vendors.md §4.1)
 BIRTHDATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # "Contact birthdate in YYYY-MM-DD format"
 FAKE_DOMAIN = re.compile(r"\.(invalid|test)$")  # reserved names (RFC 2606) stand in for undeliverable ones

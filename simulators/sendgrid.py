@@ -66,12 +66,14 @@ ATTRIBUTE_FIELDS = {
     "postal_code": "postal_code",
     "country": "country",
 }
+# Suppression lists and their reads (Suppressions API reference,
+# https://www.twilio.com/docs/sendgrid/api-reference/suppressions-unsubscribes).
 UNSUBSCRIBES = "/v3/suppression/unsubscribes"
 BOUNCES = "/v3/suppression/bounces"
 SPAM = "/v3/suppression/spam_reports"
 SUPPRESSION_LISTS = (UNSUBSCRIBES, BOUNCES, SPAM)
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-DOWNLOADS = "/downloads/"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")  # email "required to be a valid email" (ContactRequest)
+DOWNLOADS = "/downloads/"  # where errors_url points: a download host that takes no API key
 
 
 def _error(message: str, status: int, field_name: str | None = None, **headers: str) -> web.Response:

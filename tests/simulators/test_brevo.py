@@ -20,7 +20,8 @@ from simulators.brevo import BrevoSimulator
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[BrevoSimulator]:
-    with BrevoSimulator(job_delay=0.02) as simulator:
+    # Limits off: these tests poll quickly and are about states and shapes (the contract tests cover limits).
+    with BrevoSimulator(job_delay=0.02, enforce_limits=False) as simulator:
         yield simulator
 
 
@@ -141,3 +142,16 @@ def test_refusals_and_rate_limit_hints(sim, prism, http) -> None:
         client.contacts.get_list(int(sim.create_target()))
     assert caught.value.status_code == 429
     assert caught.value.headers is not None and caught.value.headers["x-sib-ratelimit-reset"] == "2"
+
+
+def test_an_import_never_clears_a_blocklist_flag_and_sets_it_only_when_asked(sim, prism, http) -> None:
+    client = sdk(sim, prism, http)
+    list_id = sim.create_target()
+    sim.suppress("blocked@example.com", list_id)
+    wait(client, start_import(client, list_id, ["blocked@example.com", "fresh@example.com"]))
+    assert sim.subscription_status("blocked@example.com", list_id) == "blocklisted"
+    items = [ImportContactsRequestJsonBodyItem(email="optout@example.com")]
+    process_id = client.contacts.import_contacts(json_body=items, list_ids=[int(list_id)], email_blacklist=True)
+    wait(client, int(process_id.process_id))
+    assert client.contacts.get_contact_info("optout@example.com").email_blacklisted is True
+    assert set(sim.members(list_id)) == {"fresh@example.com"}

@@ -22,7 +22,8 @@ from simulators.sendgrid import SendGridSimulator
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SendGridSimulator]:
-    with SendGridSimulator(job_delay=0.01) as simulator:
+    # Limits off: these tests poll quickly and are about states and shapes (the contract tests cover limits).
+    with SendGridSimulator(job_delay=0.01, enforce_limits=False) as simulator:
         yield simulator
 
 
