@@ -182,6 +182,13 @@ def run_vendor(vendor: str, connection_string: str, profiles: int, scale: float,
         env.add_connection()
         env.add_export("bench", segments=[SEGMENT])
         write_segment(env, profiles, parts=parts)
+        longest: dict[str, Any] = {"name": "", "seconds": 0.0}
+
+        def track(kind: str, payload: dict[str, Any]) -> None:
+            if kind == "completed" and payload.get("seconds", 0.0) > longest["seconds"]:
+                longest.update(name=payload["name"], seconds=payload["seconds"])
+
+        env.host.on_event = track
         full_seconds, full = asyncio.run(export_once(env))
         counts = env.simulator.successful_requests_per_bucket()
         floor = floor_for(vendor, profiles, counts)
@@ -228,6 +235,11 @@ def run_vendor(vendor: str, connection_string: str, profiles: int, scale: float,
         "steady_share": round(steady_seconds / full_seconds, 3),
         "projected_steady_share": round(projected_steady / projected_full, 3),
         "steady_upserted": steady["outcomes"]["upserted"],
+        # No activity may outlast the budget (issue 11): the longest one, measured at this time scale and
+        # projected to real vendor time (measured / scale: an upper bound, our CPU time does not scale).
+        "longest_activity": longest["name"],
+        "longest_activity_seconds": round(float(longest["seconds"]), 2),
+        "longest_activity_projected_real_seconds": round(float(longest["seconds"]) / scale, 1),
     }
 
 

@@ -21,9 +21,15 @@ from destinations import destination_class, vendors
 from devtools.azurite import Azurite
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
-from shared.activities import APPLY_PARTITION, DIFF_PARTITION, FINISH_PARTITION, POLL_JOBS, STAGE_PART
 from shared.models import RunReport
-from shared.orchestrator import instance_id_for
+from shared.orchestration.names import (
+    APPLY_PARTITION,
+    DIFF_PARTITION,
+    FINISH_PARTITION,
+    POLL_JOBS,
+    STAGE_PART,
+    instance_id_for,
+)
 from shared.scheduler import start_scheduled_runs
 
 app = typer.Typer(add_completion=False, help="Segment export developer tools")

@@ -11,11 +11,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from shared.activities import ACTIVITIES
+from devtools.durable_host import BlobHistoryStore, Instance, LocalDurableHost
 from shared.config_store import ConfigStore
-from shared.local_host import Instance, LocalDurableHost
 from shared.models import Connection, Export, RunReport
-from shared.orchestrator import ORCHESTRATOR, export_orchestrator, instance_id_for
+from shared.orchestration.names import ORCHESTRATOR, instance_id_for
 from shared.runtime import Runtime, set_runtime
 from shared.secrets import KeyVaultSecretStore
 from shared.settings import load_settings
@@ -99,10 +98,20 @@ class LocalEnv:
         return instance, self.report_of(instance)
 
     def report_of(self, instance: Instance) -> RunReport | None:
-        output = instance.output or {}
-        if "report" not in output:
+        """The run's report: named by the output of a run that completed, found through the run id in
+        the custom status of one that failed (its output is then the failure text)."""
+        output = instance.output if isinstance(instance.output, dict) else {}
+        name = output.get("report")
+        if name is None:
+            run_id = (instance.custom_status or {}).get("run_id")
+            export_id = (instance.input or {}).get("export_id")
+            if not run_id or not export_id:
+                return None
+            name = f"runs/{export_id}/{run_id}/report.json"
+        document = self.runtime.store.read_json_or_none(name)
+        if document is None:
             return None
-        report = RunReport.model_validate(self.runtime.store.read_json(output["report"])[0])
+        report = RunReport.model_validate(document)
         self.reports.append(report)
         return report
 
@@ -116,6 +125,7 @@ def local_env(
     settings: dict[str, Any] | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     simulator_process: bool = False,
+    persist_history: bool = False,
 ) -> Iterator[LocalEnv]:
     """Fresh containers in the given Azurite, a started simulator and a host; all torn down after."""
     suffix = uuid.uuid4().hex[:10]
@@ -124,6 +134,8 @@ def local_env(
         "container": f"exports-{suffix}",
         "segments_container": f"segments-{suffix}",
         "key_vault_url": "https://segment-export.vault.azure.net",
+        # Durable retries locally: attempts as configured, but no 15-second waits between them.
+        "activity_retry_interval_seconds": 0.2,
         **(settings or {}),
     }
     loaded = load_settings(**options)
@@ -141,11 +153,11 @@ def local_env(
         else simulator_class(vendor)(**(simulator_options or {}))
     )
     simulator.start()
+    # Every function runs through the real worker runtime (devtools.functions_worker), as in Azure.
     host = LocalDurableHost(
-        {ORCHESTRATOR: export_orchestrator},
-        ACTIVITIES,
         activity_width=loaded.max_activity_width,
         on_event=on_event,
+        history=BlobHistoryStore(store, loaded.task_hub) if persist_history else None,
     )
     try:
         target_id = simulator.create_target()

@@ -1,218 +1,193 @@
-// Segment exports to email platforms: everything the function app needs in one resource group.
-// Identity-based throughout: the app reaches Storage and Key Vault with its managed identity, so no
-// connection string or key is stored in app settings.
+// Segment exports to email platforms: everything the function app needs, in one resource group.
+// Keyless throughout: a user-assigned identity, created (and granted its roles) before the site,
+// reaches Storage, Key Vault and Application Insights with Entra ID. No key or connection string
+// sits in an app setting. Deploy with `azd up` or `az deployment group create` (docs/DEPLOY.md).
+targetScope = 'resourceGroup'
 
-@description('Short name used to derive resource names (lower-case letters and digits).')
-@minLength(3)
-@maxLength(11)
-param baseName string
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd: AZURE_ENV_NAME). Part of the resource token, so two environments never share names.')
+param environmentName string
 
+@minLength(1)
+@description('Region of every resource. It must offer the Flex Consumption plan.')
+@metadata({ azd: { type: 'location' } })
 param location string = resourceGroup().location
 
-@description('NCRONTAB (six fields) of the scheduled refresh that starts one export run per enabled export.')
+@description('Private networking: VNet integration of the app, private endpoints for blob, queue, table and Key Vault, public network access off.')
+param vnetEnabled bool = false
+
+@allowed([512, 2048, 4096])
+@description('Memory of each Flex Consumption instance (MB); CPU and network scale with it.')
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the app scales out to (all groups together). The platform may refuse a value under its current minimum.')
+param maximumInstanceCount int = 40
+
+@minValue(0)
+@maxValue(10)
+@description('Instances kept warm for the Durable group (orchestrator, activities); Microsoft recommends 1 for Durable on Flex. Billed while idle.')
+param durableAlwaysReadyInstances int = 1
+
+@description('Spread the plan over availability zones (needs at least two always-ready instances per group and a region that offers it).')
+param zoneRedundant bool = false
+
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
+@description('Replication of the storage account (exports configuration, runs, snapshots, segments, Durable task hub).')
+param storageSku string = 'Standard_ZRS'
+
+@maxLength(6)
+@description('Added to the Key Vault name. Purge protection keeps a deleted vault\'s name for its retention period: set a new suffix (e.g. "r2") to redeploy after deleting the resource group.')
+param keyVaultNameSuffix string = ''
+
+@minValue(30)
+@maxValue(730)
+@description('Days Log Analytics keeps the app\'s telemetry.')
+param logRetentionDays int = 30
+
+@description('Object id of the administrators\' Entra group: writes export configuration, reads runs, manages connection secrets, queries telemetry. Empty: no grant.')
+param adminGroupPrincipalId string = ''
+
+@description('Object id of the principal that writes segment folders (the customer-data platform). Gets write on the segments container only. Empty: no grant.')
+param segmentsWriterPrincipalId string = ''
+
+@allowed(['ServicePrincipal', 'Group', 'User'])
+@description('Kind of segmentsWriterPrincipalId.')
+param segmentsWriterPrincipalType string = 'ServicePrincipal'
+
+@description('NCRONTAB (six fields, UTC) of the scheduled refresh that starts one run per enabled export.')
 param schedule string = '0 30 2 * * *'
 
-@description('Object id of a group or user allowed to manage connection secrets in Key Vault (optional).')
-param secretsOfficerPrincipalId string = ''
+@description('Durable task hub name (letters and digits, 3-45). Change it only between deployments with no run in flight.')
+param taskHubName string = 'SegmentExports'
 
-@description('Allow public network access to Key Vault (set false when private endpoints are added).')
-param keyVaultPublicAccess bool = true
+var abbrs = loadJsonContent('abbreviations.json')
+// One token per subscription, resource group, environment and region: names are stable across
+// redeploys and unique across environments.
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
 
-var suffix = uniqueString(resourceGroup().id, baseName)
-var storageName = toLower('${baseName}${take(suffix, 13)}')
-var deploymentContainer = 'app-package'
-var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
-  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
-}
+var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
+var keyVaultName = empty(keyVaultNameSuffix) ? '${abbrs.keyVaultVaults}${resourceToken}' : '${abbrs.keyVaultVaults}${resourceToken}-${keyVaultNameSuffix}'
+var deploymentContainerName = 'app-package'
+var exportsContainerName = 'exports'
+var segmentsContainerName = 'segments'
+// With private networking, Storage and Key Vault answer only on their private endpoints.
+var publicNetworkAccess = vnetEnabled ? 'Disabled' : 'Enabled'
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35: the Flex Consumption app without VNet integration and the customer-data platform reach the account over its public endpoint; access is Entra ID only (shared keys off). Add a VNet and private endpoints to deny by default.
-  // checkov:skip=CKV_AZURE_206: zone-redundant (ZRS); segments are re-written by the data platform each refresh and snapshots are rebuilt by a full resync, so geo-replication is not worth its cost here.
-  // checkov:skip=CKV_AZURE_43: the name is built from baseName and uniqueString(), which checkov cannot evaluate; it is lower-case alphanumeric and at most 24 characters.
-  name: storageName
-  location: location
-  sku: { name: 'Standard_ZRS' }
-  kind: 'StorageV2'
-  properties: {
-    minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: true
-    allowBlobPublicAccess: false
-    allowSharedKeyAccess: false // every client uses Entra ID: the app's identity, admins' accounts
-    defaultToOAuthAuthentication: true
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}${resourceToken}'
+    location: location
+    tags: tags
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-  properties: {
-    deleteRetentionPolicy: { enabled: true, days: 7 }
-    containerDeleteRetentionPolicy: { enabled: true, days: 7 }
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    appInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    retentionInDays: logRetentionDays
+    location: location
+    tags: tags
   }
 }
 
-resource exportsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: 'exports' // configuration, runs, snapshots
-}
-
-resource segmentsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: 'segments' // written by the customer-data platform
-}
-
-resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: deploymentContainer
-}
-
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: public by default because the app has no VNet integration (access is Entra ID + RBAC only); keyVaultPublicAccess=false denies all but trusted services once private endpoints exist.
-  name: 'kv-${baseName}-${take(suffix, 6)}'
-  location: location
-  properties: {
-    tenantId: subscription().tenantId
-    sku: { family: 'A', name: 'standard' }
-    enableRbacAuthorization: true
-    enableSoftDelete: true
-    softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
-    publicNetworkAccess: keyVaultPublicAccess ? 'Enabled' : 'Disabled'
-    networkAcls: { bypass: 'AzureServices', defaultAction: keyVaultPublicAccess ? 'Allow' : 'Deny' }
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    skuName: storageSku
+    deploymentContainerName: deploymentContainerName
+    exportsContainerName: exportsContainerName
+    segmentsContainerName: segmentsContainerName
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
-resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: 'log-${baseName}-${take(suffix, 6)}'
-  location: location
-  properties: {
-    sku: { name: 'PerGB2018' }
-    retentionInDays: 30
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyVault'
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
-resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  name: 'appi-${baseName}-${take(suffix, 6)}'
-  location: location
-  kind: 'web'
-  properties: {
-    Application_Type: 'web'
-    WorkspaceResourceId: logs.id
-    DisableLocalAuth: true // telemetry is sent with the app's identity, not an instrumentation key
+// Every role assignment, granted before the site exists so its first start already has them.
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storage.outputs.name
+    exportsContainerName: exportsContainerName
+    segmentsContainerName: segmentsContainerName
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    appPrincipalId: identity.outputs.principalId
+    adminGroupPrincipalId: adminGroupPrincipalId
+    segmentsWriterPrincipalId: segmentsWriterPrincipalId
+    segmentsWriterPrincipalType: segmentsWriterPrincipalType
   }
 }
 
-// Flex Consumption: scales per function, supports identity-based deployment storage and VNet
-// integration, and bills per execution — exports run once per refresh, not all day.
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: zone redundancy of Flex Consumption is regional; a missed export run is retried by the next timer or an on-demand run.
-  name: 'plan-${baseName}-${take(suffix, 6)}'
-  location: location
-  kind: 'functionapp'
-  sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: the admin HTTP API is called from administrators' machines and authenticates every request with an Entra ID token; restrict with access restrictions or a private endpoint where the network allows.
-  // checkov:skip=CKV_AZURE_17: callers authenticate with Entra ID bearer tokens, not client certificates.
-  // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero per execution; exports run once per refresh and resume from their checkpoints.
-  // checkov:skip=CKV_AZURE_213: the app is timer- and queue-driven (Durable Functions), not a load-balanced web site; the platform restarts unhealthy workers.
-  name: 'func-${baseName}-${take(suffix, 6)}'
-  location: location
-  kind: 'functionapp,linux'
-  identity: { type: 'SystemAssigned' }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    clientCertMode: 'Optional'
-    siteConfig: {
-      minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      appSettings: [
-        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'EXPORT_STORAGE_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
-        { name: 'EXPORT_CONTAINER', value: exportsContainer.name }
-        { name: 'EXPORT_SEGMENTS_CONTAINER', value: segmentsContainer.name }
-        { name: 'EXPORT_KEY_VAULT_URL', value: vault.properties.vaultUri }
-        { name: 'EXPORT_SCHEDULE', value: schedule }
-        { name: 'EXPORT_TASK_HUB', value: 'SegmentExports' }
-      ]
-    }
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
-          authentication: { type: 'SystemAssignedIdentity' }
-        }
-      }
-      runtime: { name: 'python', version: '3.11' }
-      scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
-    }
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    nsgPrefix: abbrs.networkNetworkSecurityGroups
+    privateEndpointPrefix: abbrs.networkPrivateEndpoints
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
   }
 }
 
-// The Durable task hub lives in the same account: blobs, queues and tables.
-resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: storage
-  name: guid(storage.id, app.id, roles.storageBlobDataOwner)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+module api 'app/api.bicep' = {
+  name: 'api'
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    exportsContainerName: exportsContainerName
+    segmentsContainerName: segmentsContainerName
+    keyVaultUri: keyVault.outputs.uri
+    appInsightsName: monitoring.outputs.appInsightsName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    zoneRedundant: zoneRedundant
+    subnetId: vnetEnabled ? network.outputs.appSubnetId : ''
+    schedule: schedule
+    taskHubName: taskHubName
   }
+  dependsOn: [
+    rbac
+  ]
 }
 
-resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: storage
-  name: guid(storage.id, app.id, roles.storageQueueDataContributor)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-  }
-}
-
-resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: storage
-  name: guid(storage.id, app.id, roles.storageTableDataContributor)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
-  }
-}
-
-// The app reads connection credentials; it never lists or writes them.
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: vault
-  name: guid(vault.id, app.id, roles.keyVaultSecretsUser)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
-  }
-}
-
-resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(secretsOfficerPrincipalId)) {
-  scope: vault
-  name: guid(vault.id, secretsOfficerPrincipalId, roles.keyVaultSecretsOfficer)
-  properties: {
-    principalId: secretsOfficerPrincipalId
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
-  }
-}
-
-output functionAppName string = app.name
-output functionAppHostName string = app.properties.defaultHostName
-output keyVaultUri string = vault.properties.vaultUri
-output storageAccountName string = storage.name
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = api.outputs.uri
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsCustomerId

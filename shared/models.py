@@ -171,12 +171,31 @@ class OutcomeCounts(BaseModel):
 
 
 class RunStatus(str, enum.Enum):
-    SUCCEEDED = "succeeded"
-    COMPLETED_WITH_ERRORS = "completed_with_errors"  # some rows failed; they are retried next run
-    FAILED = "failed"
+    SUCCEEDED = "succeeded"  # every profile read reached its intended outcome, every file was read
+    COMPLETED_WITH_ERRORS = "completed_with_errors"  # some rejected or failed, or a file held back
+    FAILED = "failed"  # nothing could be delivered
     BLOCKED = "blocked"
     DRY_RUN = "dry_run"
     CANCELLED = "cancelled"  # terminated on request: nothing committed, the snapshot did not advance
+
+
+class OutcomeInvariantBroken(ValueError):
+    """The outcomes counted from the rows do not add up to the rows read: no report is written."""
+
+
+class HeldBackFile(BaseModel):
+    """A source file the run could not export as a whole; its rows are not counted as read.
+
+    ``rows`` is how many data rows the file was seen to hold (all of them when the problem is in the
+    header; those before the damage when the file is cut short). Fix the file and the next run
+    exports it: nothing of it entered the snapshot.
+    """
+
+    segment: str
+    blob: str
+    line: int | None = None
+    reason: str
+    rows: int = 0
 
 
 class RunReport(BaseModel):
@@ -201,12 +220,15 @@ class RunReport(BaseModel):
     would_remove: int = 0
     list_size_before: int = 0
     rejected_rows_blob: str | None = None
+    held_back: list[HeldBackFile] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _invariant(self) -> RunReport:
         if self.outcomes.total() != self.profiles_read:
-            raise ValueError(
-                f"outcome invariant broken: outcomes add up to {self.outcomes.total()}, read {self.profiles_read}"
+            counted = ", ".join(f"{k} {v}" for k, v in self.outcomes.model_dump().items() if v)
+            raise OutcomeInvariantBroken(
+                f"outcome invariant broken: outcomes add up to {self.outcomes.total()} ({counted or 'none'}), "
+                f"but {self.profiles_read} profiles were read"
             )
         return self

@@ -8,10 +8,11 @@ from typing import Any
 from shared.config_store import ConfigStore
 from shared.errors import ExportError
 from shared.models import RunRequest, Trigger
-from shared.orchestrator import ORCHESTRATOR, instance_id_for
+from shared.orchestration.names import ORCHESTRATOR, instance_id_for
 
 LOG = logging.getLogger("segment_export.scheduler")
-ACTIVE = {"Running", "Pending", "ContinuedAsNew"}
+# Suspended counts as active: resuming it would otherwise race a second run of the same export.
+ACTIVE = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
 
 
 async def start_scheduled_runs(client: Any, configs: ConfigStore) -> list[str]:

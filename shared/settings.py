@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     # difference between this app and the vendor.
     suppression_lookback_seconds: float = Field(600.0, ge=0)
 
+    # Durable retries of an activity that raised (a storage or vendor fault): attempts in all, and the
+    # wait before each retry.
+    activity_retry_attempts: int = Field(3, ge=1, le=10)
+    activity_retry_interval_seconds: float = Field(15.0, gt=0)
+    # No activity runs longer than this: apply stops at the budget and is called again for the rest.
+    activity_budget_seconds: float = Field(600.0, ge=5)
+    # Asynchronous vendor jobs still open after this long are given up: their rows are failed, named
+    # with the vendor's job id, and sent again by the next run.
+    poll_give_up_seconds: float = Field(1800.0, gt=0)
+
     # Only simulators and the benchmark change these: vendor time runs this many times slower (0.01
     # = 100× faster), and vendor hosts are replaced by loopback URLs.
     vendor_time_scale: float = Field(1.0, gt=0, le=1)
@@ -92,9 +102,22 @@ def load_settings(**overrides: Any) -> Settings:
             # The model-level check only runs once every field is valid; report it in the same pass.
             problems.append(f"EXPORT_STORAGE_ACCOUNT_URL: {STORAGE_MISSING}")
         for error in exc.errors():
+            if not error["loc"] and problems and STORAGE_MISSING in error["msg"]:
+                continue  # the model-level storage check, already reported by name above
             name = "EXPORT_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
             problems.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid app settings: " + "; ".join(problems), field=problems[0].split(":")[0]) from None
+
+
+def settings_problems() -> list[str]:
+    """Every problem with the app settings, by setting name (empty when they are valid). Never raises,
+    so a bad setting cannot stop the app from indexing; values are never included."""
+    try:
+        load_settings()
+    except SettingsError as exc:
+        text = str(exc).removeprefix("invalid app settings: ")
+        return [part for part in text.split("; ") if part]
+    return []
 
 
 @functools.lru_cache(maxsize=1)

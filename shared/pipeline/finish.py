@@ -3,6 +3,11 @@
 The snapshot piece advances only for what the vendor accepted: an upsert that failed or was rejected
 keeps the contact's previous entry (or none), a removal that failed keeps the contact. Rows the run
 never got to (it stopped early) are ``failed`` and will be sent by the next run.
+
+Idempotent: everything is derived from the diff files and the apply checkpoint, and every output
+(result, snapshot piece, rejected-rows piece) is rewritten whole, so finishing a partition again after
+a killed worker gives the same blobs and counts nothing twice. Reasons may quote a vendor, so they
+are scrubbed of the connection's credential before they are stored.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from shared.pipeline.layout import SEP
 from shared.pipeline.plan import load_plan
 from shared.pipeline.rejected import RejectedWriter
 from shared.runtime import Runtime
+from shared.scrub import connection_scrubber
 
 UPSERTED = RowOutcome.UPSERTED.value
 
@@ -76,7 +82,8 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
         return result
 
     checkpoint = Checkpoint(runtime, plan, partition)
-    rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"))
+    scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
+    rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"), scrub)
     lines = (store.read_bytes_or_none(paths.diff_file(partition, "carry")) or b"").decode().splitlines()
 
     # Counted in locals: this loop runs once per profile sent, and model attributes are slow to set.
@@ -143,7 +150,8 @@ def _not_applied(runtime: Runtime, root: str, partition: int, *, dry_run: bool, 
         result.added = result.upserted - result.updated
         result.removed = len(removals)
         return result
-    rejected = RejectedWriter(runtime.store, plan.paths.rejected_piece(f"finish-p{partition:03d}"))
+    scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
+    rejected = RejectedWriter(runtime.store, plan.paths.rejected_piece(f"finish-p{partition:03d}"), scrub)
     for row in upserts:
         part = plan.parts[int(row.fields[4])]
         rejected.add(part.segment, part.blob, row.fields[5], row.contact.email, RowOutcome.FAILED.value, stop_reason)

@@ -44,6 +44,8 @@ class PartRef(BaseModel):
     delimiter: str = ","
     has_header: bool = True
     size: int = 0
+    problem: str | None = None  # discovery already knows this part cannot be read (it is held back)
+    problem_line: int | None = None
 
     def source(self) -> SourcePart:
         return SourcePart(
@@ -53,6 +55,8 @@ class PartRef(BaseModel):
             columns=self.columns,
             delimiter=self.delimiter,
             has_header=self.has_header,
+            problem=self.problem,
+            problem_line=self.problem_line,
         )
 
 
@@ -103,7 +107,9 @@ def make_plan(runtime: Runtime, request: RunRequest, *, run_id: str, instance_id
                     columns=part.columns,
                     delimiter=part.delimiter,
                     has_header=part.has_header,
-                    size=sizes.get(part.blob, 0),
+                    size=sizes.get(part.blob, 0) if part.problem is None else 0,
+                    problem=part.problem,
+                    problem_line=part.problem_line,
                 )
             )
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
-from shared import activities
 from shared.models import RunStatus
+from shared.orchestration import activities
 
 pytestmark = pytest.mark.e2e
 
@@ -76,12 +77,14 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
 ) -> None:
     sample = seed_sample(env.runtime.segments, 4000)
     env.add_export()
-    calls = {"n": 0}
+    calls: dict[str, Any] = {"n": 0, "broken": None}
     original = activities.apply_partition
 
-    async def flaky(runtime, root, partition, *, removals):  # the third partition's activity dies mid-run
+    async def flaky(runtime, root, partition, *, removals):  # the third partition fails every attempt
         calls["n"] += 1
         if calls["n"] == 3:
+            calls["broken"] = partition
+        if partition == calls["broken"]:
             raise RuntimeError("worker lost")
         return await original(runtime, root, partition, removals=removals)
 
@@ -154,17 +157,16 @@ async def test_bad_input_is_named_by_file_and_line_and_loses_nothing_else(env: L
 
     _, report = await env.run("weekly")
 
-    assert report is not None and report.status.value == "failed"
-    assert any("segments/newsletter/part-0.csv" in e and "email" in e for e in report.errors), report.errors
-    assert env.simulator.writes() == []
-
-    env.update_export("weekly", segments=["segments/vip-customers"])
-    _, second = await env.run("weekly")
-    assert second is not None and second.outcomes.total() == second.profiles_read
+    # The file without an email column is held back, named with its line; the other file goes on.
+    assert report is not None and report.status.value == "completed_with_errors"
+    assert [(h.blob, h.line, h.rows) for h in report.held_back] == [("segments/newsletter/part-0.csv", 1, 1)]
+    assert any("segments/newsletter/part-0.csv, line 1" in e and "'email'" in e for e in report.errors), report.errors
+    assert report.outcomes.total() == report.profiles_read == 5
     assert set(env.simulator.members(env.target_id)) == {"ok1@example.com", "ok4@example.com"}
-    rejected = env.runtime.store.read_bytes(second.rejected_rows_blob or "").decode()
+    rejected = env.runtime.store.read_bytes(report.rejected_rows_blob or "").decode()
     lines = rejected.splitlines()
     assert any("part-0.csv" in row and ",3," in row and "expected 6 fields, found 2" in row for row in lines), lines
     assert any(",4," in row and "found 7" in row for row in lines), lines
     assert any(",5," in row and "malformed email" in row for row in lines), lines
-    assert second.outcomes.invalid == 3 and second.outcomes.upserted == 2
+    assert any("newsletter/part-0.csv,1," in row and "file held back" in row for row in lines), lines
+    assert report.outcomes.invalid == 3 and report.outcomes.upserted == 2

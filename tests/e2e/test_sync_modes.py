@@ -4,6 +4,7 @@ through the in-process orchestration, Azurite and each vendor's simulator."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -185,7 +186,7 @@ def snapshot_emails(env: LocalEnv) -> set[str]:
 async def test_a_run_interrupted_during_sync_leaves_a_true_snapshot(
     env: LocalEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import activities
+    from shared.orchestration import activities
 
     profiles = profiles_for(range(6_000))
     write_profiles(env.runtime.segments, SEGMENT, profiles)
@@ -194,11 +195,13 @@ async def test_a_run_interrupted_during_sync_leaves_a_true_snapshot(
     updated, _changed, _left, _joined = refresh(profiles)
     write_profiles(env.runtime.segments, SEGMENT, updated)
     original = activities.apply_partition
-    calls = {"n": 0}
+    calls: dict[str, Any] = {"n": 0, "broken": None}
 
-    async def dies_on_the_second(runtime, root, partition, *, removals):
+    async def dies_on_the_second(runtime, root, partition, *, removals):  # every attempt at that partition
         calls["n"] += 1
         if calls["n"] == 2:
+            calls["broken"] = partition
+        if partition == calls["broken"]:
             raise RuntimeError("worker lost")
         return await original(runtime, root, partition, removals=removals)
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared import activities as names
-from shared.local_host import LocalDurableHost
-from shared.orchestrator import ORCHESTRATOR, export_orchestrator
+from devtools.durable_host import DirectDispatch, LocalDurableHost
+from shared.orchestration import names
+from shared.orchestration.names import ORCHESTRATOR
+from shared.orchestration.orchestrator import export_orchestrator
 
 PROFILES = 1_000_000
 PARTS = 64
@@ -36,10 +37,14 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
             "previous_profiles": 0,
             "first_poll": 0.0,
             "max_poll": 0.0,
+            "give_up_seconds": 3600.0,
+            "asynchronous": True,
+            "retry": {"attempts": 3, "interval_ms": 10},
         }
 
-    def check(payload: dict[str, Any]) -> None:
+    def check(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.CHECK_DESTINATION)
+        return {"ok": True}
 
     def stage(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.STAGE_PART)
@@ -73,7 +78,7 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
 
     def commit(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.COMMIT_RUN)
-        return {"status": "completed", "report": "runs/weekly/r1/report.json", "profiles_read": PROFILES}
+        return {"status": "succeeded", "report": "runs/weekly/r1/report.json", "profiles_read": PROFILES}
 
     return {
         names.PLAN_RUN: plan,
@@ -91,11 +96,8 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
 async def test_a_million_profile_run_has_a_history_under_500_events(width: int) -> None:
     calls: dict[str, int] = {}
     activities = stand_in_activities(calls)
-    host = LocalDurableHost({ORCHESTRATOR: export_orchestrator}, activities, activity_width=width)
-    try:
-        instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
-    finally:
-        host.close()
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities), activity_width=width)
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
 
     assert instance.error is None
     assert instance.output["profiles_read"] == PROFILES
@@ -106,3 +108,42 @@ async def test_a_million_profile_run_has_a_history_under_500_events(width: int) 
     assert len(instance.history) < 500, len(instance.history)
     # nothing profile-sized ever entered the history
     assert max(len(str(event)) for event in instance.history) < 2_000
+
+
+async def test_apply_in_bounded_units_continues_as_new_and_finishes_every_partition() -> None:
+    """An apply activity that stops at its time budget (``more``) is called again; once a generation has
+    scheduled its share of units the orchestration continues as new, keeping the same run."""
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls, polls_needed=1)
+    plan = activities[names.PLAN_RUN]
+    applied: dict[int, int] = {}
+    finished: list[int] = []
+
+    def small_plan(payload: dict[str, Any]) -> dict[str, Any]:
+        return {**plan(payload), "parts": 2, "partitions": 4, "width": 2, "units_per_generation": 3}
+
+    def apply_in_units(payload: dict[str, Any]) -> dict[str, Any]:
+        k = payload["partition"]
+        applied[k] = applied.get(k, 0) + 1
+        return {"partition": k, "batches": 1, "pending_jobs": 1, "more": applied[k] < 3}  # 3 units each
+
+    def finish(payload: dict[str, Any]) -> dict[str, Any]:
+        finished.append(payload["partition"])
+        return {}
+
+    activities.update(
+        {names.PLAN_RUN: small_plan, names.APPLY_PARTITION: apply_in_units, names.FINISH_PARTITION: finish}
+    )
+    continued: list[str] = []
+    host = LocalDurableHost(
+        DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities),
+        on_event=lambda kind, payload: continued.append(kind) if kind == "continued" else None,
+    )
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is None, instance.error
+    assert applied == {0: 3, 1: 3, 2: 3, 3: 3}
+    assert sorted(finished) == [0, 1, 2, 3]
+    assert len(continued) == 2  # 12 units in waves of 2, a new generation once 3 were scheduled
+    assert calls[names.PLAN_RUN] == 1  # the same run carried on: planned once
+    assert instance.output["status"] == "succeeded"

@@ -1,0 +1,73 @@
+"""Durable semantics end to end, every function invoked through the real worker runtime: a fault is
+retried by the extension's retry (not by the activity swallowing it), and a run that fails ends with
+runtime status ``Failed`` — what alerts key on — with its report written all the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+from devtools.durable_host import TASK_FAILED, TASK_SCHEDULED
+from devtools.local_env import LocalEnv, local_env
+from devtools.sample_data import seed_sample
+from shared.models import RunStatus
+from shared.orchestration.names import CHECK_DESTINATION
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def env(azurite: str) -> Iterator[LocalEnv]:
+    # max_attempts=1: the adapter does not retry a 5xx itself, so the activity raises and the
+    # Durable retry is what has to recover.
+    settings = {"rows_per_partition": 1000, "max_attempts": 1, "first_poll_seconds": 0.2, "max_poll_seconds": 0.5}
+    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.1}, settings=settings) as env:
+        yield env
+
+
+async def test_a_503_on_an_activitys_first_attempt_is_retried_by_durable_and_the_run_completes(env: LocalEnv) -> None:
+    env.add_connection()
+    sample = seed_sample(env.runtime.segments, 1500)
+    env.add_export()
+    env.simulator.inject(503, times=1, method="GET")  # the first vendor call: pre-flight's
+
+    instance, report = await env.run("weekly")
+
+    assert instance.status is OrchestrationRuntimeStatus.Completed, instance.error
+    assert report is not None and report.status is RunStatus.SUCCEEDED, report and report.errors
+    assert report.outcomes.upserted == len(sample.expected)
+    failures = [e for e in instance.history if e["EventType"] == TASK_FAILED]
+    assert len(failures) == 1
+    # The text the Durable extension gives an activity failure, as the orchestrator receives it.
+    assert failures[0]["Reason"].startswith(
+        f"Activity function '{CHECK_DESTINATION}' failed: Result: Failure\nException: VendorUnavailable: "
+    )
+    attempts = [e for e in instance.history if e["EventType"] == TASK_SCHEDULED and e["Name"] == CHECK_DESTINATION]
+    assert len(attempts) == 2
+
+
+async def test_a_refused_credential_fails_the_run_with_its_report_written(env: LocalEnv) -> None:
+    env.add_connection(secret="SG.not-the-key")
+    seed_sample(env.runtime.segments, 500)
+    env.add_export()
+
+    instance, report = await env.run("weekly")
+
+    assert instance.status is OrchestrationRuntimeStatus.Failed
+    assert instance.error is not None
+    assert instance.error.startswith("Orchestrator function 'export_orchestrator' failed")
+    assert report is not None and report.status is RunStatus.FAILED
+    assert any("credential" in error for error in report.errors), report.errors
+    assert report.outcomes.total() == report.profiles_read
+    assert "SG.not-the-key" not in instance.error and all("SG.not-the-key" not in e for e in report.errors)
+    assert env.simulator.writes() == []
+
+
+async def test_a_run_of_an_export_that_does_not_exist_fails_with_a_report(env: LocalEnv) -> None:
+    instance, report = await env.run("nowhere")
+
+    assert instance.status is OrchestrationRuntimeStatus.Failed
+    assert report is not None and report.status is RunStatus.FAILED and report.profiles_read == 0
+    assert any("nowhere" in error for error in report.errors), report.errors
