@@ -17,7 +17,7 @@ import azure.functions as func
 from shared.api.app import create_app
 from shared.api.auth import KeySet, TokenVerifier
 from shared.api.context import DURABLE_CLIENT, ApiContext
-from shared.api.settings import ApiSettings
+from shared.api.settings import CLOCK_SKEW_SECONDS, JWKS_CACHE_SECONDS, JWKS_MIN_REFRESH_SECONDS, ApiSettings
 from shared.errors import SettingsError
 from shared.runtime import get_runtime
 
@@ -32,11 +32,11 @@ def _asgi() -> func.AsgiMiddleware:
     settings = ApiSettings()
     keys = KeySet(
         settings.api_jwks_url,
-        ttl=settings.api_jwks_cache_seconds,
-        min_refresh=settings.api_jwks_min_refresh_seconds,
+        ttl=JWKS_CACHE_SECONDS,
+        min_refresh=JWKS_MIN_REFRESH_SECONDS,
     )
     verifier = TokenVerifier(
-        keys, audience=settings.api_audience, issuer=settings.api_issuer, leeway=settings.api_clock_skew_seconds
+        keys, audience=settings.api_audience, issuer=settings.api_issuer, leeway=CLOCK_SKEW_SECONDS
     )
     context = ApiContext(
         settings=settings,

@@ -8,7 +8,6 @@ in-process Durable host behind the same client interface the HTTP trigger gets i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -17,70 +16,48 @@ from typing import Any
 
 import typer
 import uvicorn
-from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 from fastapi import FastAPI
 
+from devtools.durable_host import LocalDurableHost
 from devtools.local_env import LocalEnv
 from devtools.tokens import DEV_AUDIENCE, DEV_ISSUER, DevIssuer, JwksServer, load_or_create_key
 from shared.api.app import create_app
 from shared.api.auth import KeySet, TokenVerifier
 from shared.api.context import ApiContext
-from shared.api.settings import ApiSettings
-from shared.local_host import LocalDurableHost, LocalStatus
-
-
-class TerminatingHost:
-    """``LocalDurableHost`` plus ``terminate`` (drop this adapter once the host has its own)."""
-
-    def __init__(self, host: LocalDurableHost) -> None:
-        self.host = host
-        self.terminated: list[tuple[str, str]] = []
-
-    async def start_new(self, orchestration_function_name: str, instance_id: str, client_input: Any) -> str:
-        return await self.host.start_new(orchestration_function_name, instance_id, client_input)
-
-    async def get_status(self, instance_id: str) -> LocalStatus | None:
-        return await self.host.get_status(instance_id)
-
-    async def terminate(self, instance_id: str, reason: str) -> None:
-        instance = self.host.instances.get(instance_id)
-        if instance is None:
-            return
-        task = self.host._tasks.get(instance_id)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        instance.status = OrchestrationRuntimeStatus.Terminated
-        instance.error = reason
-        self.terminated.append((instance_id, reason))
+from shared.api.settings import CLOCK_SKEW_SECONDS, JWKS_CACHE_SECONDS, JWKS_MIN_REFRESH_SECONDS, ApiSettings
 
 
 @dataclass
 class LocalApi:
     app: FastAPI
     context: ApiContext
-    durable: TerminatingHost
+    durable: LocalDurableHost
 
 
-def local_api(env: LocalEnv, jwks_url: str, **settings: Any) -> LocalApi:
-    """The API over a local environment, trusting the key set at ``jwks_url``."""
+def local_api(
+    env: LocalEnv,
+    jwks_url: str,
+    *,
+    min_refresh: float = JWKS_MIN_REFRESH_SECONDS,
+    oauth_endpoints: dict[str, dict[str, str]] | None = None,
+    **settings: Any,
+) -> LocalApi:
+    """The API over a local environment, trusting the key set at ``jwks_url`` (``min_refresh``: tests
+    roll keys faster than Entra ID would)."""
     api_settings = ApiSettings(
         api_audience=settings.pop("api_audience", DEV_AUDIENCE),
         api_issuer=settings.pop("api_issuer", DEV_ISSUER),
         api_jwks_url=jwks_url,
         **settings,
     )
-    keys = KeySet(
-        jwks_url, ttl=api_settings.api_jwks_cache_seconds, min_refresh=api_settings.api_jwks_min_refresh_seconds
-    )
+    keys = KeySet(jwks_url, ttl=JWKS_CACHE_SECONDS, min_refresh=min_refresh)
     verifier = TokenVerifier(
         keys,
         audience=api_settings.api_audience,
         issuer=api_settings.api_issuer,
-        leeway=api_settings.api_clock_skew_seconds,
+        leeway=CLOCK_SKEW_SECONDS,
     )
-    durable = TerminatingHost(env.host)
+    durable = env.host
     context = ApiContext(
         settings=api_settings,
         store=env.runtime.store,
@@ -88,6 +65,7 @@ def local_api(env: LocalEnv, jwks_url: str, **settings: Any) -> LocalApi:
         secrets=env.runtime.secrets,
         verifier=verifier,
         durable_client=durable,
+        oauth_endpoints=oauth_endpoints or {},
     )
     return LocalApi(create_app(context), context, durable)
 

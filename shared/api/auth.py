@@ -1,9 +1,9 @@
 """Microsoft Entra ID bearer tokens: signature (JWKS), issuer, audience, expiry, not-before; app roles.
 
 PyJWT verifies; this module only fetches and caches the key set. The key set is fetched with httpx
-(async, so a slow identity provider never blocks the event loop), kept for ``api_jwks_cache_seconds``
+(async, so a slow identity provider never blocks the event loop), kept for ``JWKS_CACHE_SECONDS``
 and fetched again when a token names a key id it does not hold — the way Entra ID rolls keys — but
-not more often than ``api_jwks_min_refresh_seconds``.
+not more often than ``JWKS_MIN_REFRESH_SECONDS`` (``shared.api.settings``).
 """
 
 from __future__ import annotations

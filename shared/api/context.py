@@ -8,7 +8,7 @@ other's client). Locally ``ApiContext.durable_client`` is the in-process host be
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +33,8 @@ class ApiContext:
     # Vendor calls (connection test, OAuth token exchange); None = httpx's default transport.
     transport: httpx.AsyncBaseTransport | None = None
     settings_problems: int = 0
+    # Vendor OAuth endpoints replaced (local simulators); empty in Azure.
+    oauth_endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def client(self) -> Any:
         client = DURABLE_CLIENT.get() or self.durable_client

@@ -7,7 +7,7 @@ import logging
 from shared.api.context import ApiContext
 from shared.api.deps import blocking
 from shared.api.runs_store import ACTIVE, run_ids, runtime_status, write_cancelled_report
-from shared.orchestrator import instance_id_for
+from shared.orchestration.names import instance_id_for
 
 LOG = logging.getLogger("segment_export.api")
 

@@ -2,7 +2,7 @@
 
 Authentication runs here, before FastAPI parses anything, so an anonymous caller gets 401 whatever
 the body or path holds (a FastAPI dependency would answer 422 for a malformed body first). The body
-is read whole — it is at most ``api_max_body_bytes`` — and replayed to the app.
+is read whole — it is at most ``MAX_BODY_BYTES`` — and replayed to the app.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.api.context import ApiContext
 from shared.api.problems import ApiProblem, problem_response
+from shared.api.settings import MAX_BODY_BYTES, MAX_QUERY_BYTES
 
 LOG = logging.getLogger("segment_export.api")
 PUBLIC = {"/api/health"}
@@ -52,15 +53,14 @@ class Gate:
                 await problem_response(500, "the request could not be completed")(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = self.context.settings
         path: str = scope.get("path") or ""
         if len(path) > MAX_PATH:
             raise ApiProblem(414, f"the path is longer than {MAX_PATH} characters", field="path")
-        if len(scope.get("query_string") or b"") > settings.api_max_query_bytes:
-            limit = settings.api_max_query_bytes
+        if len(scope.get("query_string") or b"") > MAX_QUERY_BYTES:
+            limit = MAX_QUERY_BYTES
             raise ApiProblem(414, f"the query string is longer than {limit} bytes", field="query")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        limit = settings.api_max_body_bytes
+        limit = MAX_BODY_BYTES
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ApiProblem(413, f"the body is larger than {limit} bytes", field="body")

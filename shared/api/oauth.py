@@ -34,7 +34,7 @@ from shared.api.deps import Admin, Context, IdPath, blocking
 from shared.api.documents import load_connection, save_connection
 from shared.api.problems import ApiProblem, responses
 from shared.api.schemas import ConnectionView, OAuthCallback, OAuthStarted
-from shared.api.settings import OAuthVendor
+from shared.api.settings import OAUTH_STATE_TTL_SECONDS, OAuthVendor
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.models import Connection
 
@@ -45,7 +45,7 @@ STATE_AUDIENCE = "oauth-state"
 
 
 def _vendor(context: ApiContext, connection: Connection) -> OAuthVendor:
-    vendor = context.settings.oauth_vendor(connection.vendor)
+    vendor = context.settings.oauth_vendor(connection.vendor, context.oauth_endpoints)
     if vendor is None:
         raise ApiProblem(
             409,
@@ -80,7 +80,7 @@ async def start(connection_id: IdPath, context: Context, principal: Admin) -> JS
     connection, _ = await blocking(load_connection, context.store, connection_id)
     vendor = _vendor(context, connection)
     now = int(time.time())
-    ttl = context.settings.api_oauth_state_ttl_seconds
+    ttl = OAUTH_STATE_TTL_SECONDS
     claims = {
         "iss": STATE_ISSUER,
         "aud": STATE_AUDIENCE,

@@ -27,7 +27,7 @@ from shared.api.runs_store import (
 from shared.api.schemas import RunList, RunOptions, RunView
 from shared.errors import NotFound
 from shared.models import RunRequest, Trigger
-from shared.orchestrator import ORCHESTRATOR, instance_id_for
+from shared.orchestration.names import ORCHESTRATOR, instance_id_for
 
 LOG = logging.getLogger("segment_export.api")
 router = APIRouter(
@@ -36,22 +36,29 @@ router = APIRouter(
 CHUNK = 64 * 1024
 
 
+def named_run(status: object) -> str | None:
+    """The run the instance is on: named in the custom status once planned, in the output when done."""
+    documents = (getattr(status, "custom_status", None), getattr(status, "output", None))
+    named = [d.get("run_id") for d in documents if isinstance(d, dict)]
+    return next((r for r in named if isinstance(r, str) and RUN_ID.match(r)), None)
+
+
 async def _current(context: Context, export_id: str) -> RunView:
     client = context.client()
     runtime, status = await runtime_status(client, export_id)
-    ids = await blocking(run_ids, context.store, export_id)
     output = getattr(status, "output", None)
-    finished_run = output.get("run_id") if isinstance(output, dict) else None
-    if runtime == "Completed" and isinstance(finished_run, str) and RUN_ID.match(finished_run):
-        view = await blocking(view_of, context.store, export_id, finished_run, runtime, True)
-        return view or starting_view(export_id, runtime, output)
+    run_id = named_run(status)
+    if run_id is not None:
+        view = await blocking(view_of, context.store, export_id, run_id, runtime, True)
+        if view is not None:
+            return view
+    if runtime in ACTIVE:
+        return starting_view(export_id, runtime, output)
+    ids = await blocking(run_ids, context.store, export_id)
     if ids:
-        newest = ids[0]
-        has_report = await blocking(read_report, context.store, export_id, newest) is not None
-        if not (runtime in ACTIVE and has_report):  # an active instance past a reported run: a new one starts
-            view = await blocking(view_of, context.store, export_id, newest, runtime, True)
-            if view is not None:
-                return view
+        view = await blocking(view_of, context.store, export_id, ids[0], runtime, True)
+        if view is not None:
+            return view
     if runtime is None:
         raise ApiProblem(404, f"export {export_id!r} has not run yet", field="path.run_id")
     return starting_view(export_id, runtime, output)
@@ -129,9 +136,9 @@ async def list_runs(
     before: Annotated[str | None, Query(pattern=RUN_ID.pattern, max_length=40, description="a run id")] = None,
 ) -> RunList:
     await blocking(visible_export, context, principal, export_id)
-    runtime, _ = await runtime_status(context.client(), export_id)
+    runtime, status = await runtime_status(context.client(), export_id)
     ids = await blocking(run_ids, context.store, export_id)
-    newest = ids[0] if ids else None
+    newest = named_run(status) or (ids[0] if ids else None)
     if before is not None:
         ids = ids[ids.index(before) + 1 :] if before in ids else [run_id for run_id in ids if run_id < before]
     page = ids[:limit]
@@ -149,9 +156,10 @@ async def get_run(export_id: IdPath, run_id: RunRef, context: Context, principal
     await blocking(visible_export, context, principal, export_id)
     if run_id == "current":
         return await _current(context, export_id)
-    runtime, _ = await runtime_status(context.client(), export_id)
+    runtime, status = await runtime_status(context.client(), export_id)
     ids = await blocking(run_ids, context.store, export_id)
-    view = await blocking(view_of, context.store, export_id, run_id, runtime, bool(ids) and ids[0] == run_id)
+    current = named_run(status) or (ids[0] if ids else None)
+    view = await blocking(view_of, context.store, export_id, run_id, runtime, run_id == current)
     if view is None:
         raise ApiProblem(404, f"run {run_id!r} of export {export_id!r} does not exist", field="path.run_id")
     return view

@@ -15,13 +15,12 @@ from azure.storage.blob import BlobPrefix
 
 from shared.api.schemas import Progress, RunLinks, RunView
 from shared.models import OutcomeCounts, RunReport, RunStatus
-from shared.orchestrator import instance_id_for
+from shared.orchestration.names import instance_id_for
 from shared.pipeline.layout import RunPaths
+from shared.scheduler import ACTIVE  # Suspended counts: the instance still holds the export's one run
 from shared.storage import BlobStore
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
-# Suspended counts as active: the instance still holds the export's one run.
-ACTIVE = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
 
 
 def run_link(export_id: str, run_id: str | None) -> str:

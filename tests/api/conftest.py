@@ -149,12 +149,14 @@ def make_harness(
     profiles: int = 300,
     simulator_options: dict[str, Any] | None = None,
     api_settings: dict[str, Any] | Callable[[LocalEnv], dict[str, Any]] | None = None,
+    min_refresh: float = 0.0,
+    oauth_endpoints: Callable[[LocalEnv], dict[str, dict[str, str]]] | None = None,
 ) -> Iterator[Harness]:
     with local_env(vendor, azurite, settings=FAST, simulator_options=simulator_options) as env:
         sample = seed_sample(env.runtime.segments, profiles)
         extra = api_settings(env) if callable(api_settings) else api_settings
-        settings = {"api_jwks_min_refresh_seconds": 0, **(extra or {})}
-        api = local_api(env, jwks.url, **settings)
+        endpoints = oauth_endpoints(env) if oauth_endpoints else None
+        api = local_api(env, jwks.url, min_refresh=min_refresh, oauth_endpoints=endpoints, **(extra or {}))
         with ServerThread(api.app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
             harness = Harness(env, api, server.url, Tokens(issuer), sample, client)
             try:

@@ -17,7 +17,7 @@ from tests.api.conftest import Harness, make_harness
 def rotating(azurite: str, issuer: DevIssuer) -> Iterator[tuple[Harness, JwksServer]]:
     """A harness with a JWKS server of its own (the test rolls its keys)."""
     with JwksServer(issuer) as server:
-        for h in make_harness(azurite, issuer, server, profiles=10, api_settings={"api_jwks_min_refresh_seconds": 0}):
+        for h in make_harness(azurite, issuer, server, profiles=10, min_refresh=0):
             yield h, server
 
 
@@ -41,7 +41,7 @@ def test_keys_are_cached_and_refreshed_when_a_token_names_a_new_key(rotating: tu
 
 def test_unknown_key_ids_do_not_refetch_faster_than_the_minimum_interval(azurite: str, issuer: DevIssuer) -> None:
     with JwksServer(issuer) as server:
-        for h in make_harness(azurite, issuer, server, profiles=10, api_settings={"api_jwks_min_refresh_seconds": 300}):
+        for h in make_harness(azurite, issuer, server, profiles=10, min_refresh=300):
             assert h.call("GET", "/api/connections").status_code == 200
             for i in range(5):
                 forged = DevIssuer(new_key(), kid=f"forged-{i}").mint([ADMIN])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.orchestrator import instance_id_for
+from shared.orchestration.names import instance_id_for
 from shared.pipeline.layout import snapshot_manifest
 from tests.api.conftest import Harness
 
@@ -84,7 +84,7 @@ def test_a_canary_credential_appears_in_no_response_log_blob_or_error(
     assert ("DELETE", f"/secrets/{secret_name}", True) in h.env.keyvault.requests  # authenticated SecretClient call
     instance = h.env.host.instances[instance_id_for("canary-export")]
     assert instance.status.value == "Terminated"
-    assert [i for i, _ in h.api.durable.terminated] == [instance_id_for("canary-export")]
+    assert instance.output == "connection canary deleted"  # the termination reason
     cancelled = h.call("GET", f"/api/exports/canary-export/runs/{running['run_id']}").json()
     assert cancelled["status"] == "cancelled"
     export = h.call("GET", "/api/exports/canary-export").json()

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import jwt
 import pytest
+from pydantic import SecretStr
 
 from devtools.local_env import LocalEnv
 from devtools.tokens import DevIssuer, JwksServer
@@ -26,25 +27,25 @@ PATHS = {
 
 def _settings(vendor: str) -> Any:
     def build(env: LocalEnv) -> dict[str, Any]:
-        authorize, token, metadata = PATHS[vendor]
         client_id, client_secret = env.simulator.oauth_client  # type: ignore[union-attr]
         env.runtime.secrets.set(f"{vendor.replace('_', '-')}-oauth-client-secret", _secret(client_secret))
-        settings = {
-            "api_oauth_redirect_uri": REDIRECT,
-            f"{vendor}_oauth_client_id": client_id,
-            f"{vendor}_oauth_authorize_url": env.simulator.url + authorize,
-            f"{vendor}_oauth_token_url": env.simulator.url + token,
-        }
-        if metadata:
-            settings[f"{vendor}_oauth_metadata_url"] = env.simulator.url + metadata
-        return settings
+        return {"api_oauth_redirect_uri": REDIRECT, f"{vendor}_oauth_client_id": client_id}
 
     return build
 
 
-def _secret(value: str) -> Any:
-    from pydantic import SecretStr
+def _endpoints(vendor: str) -> Any:
+    def build(env: LocalEnv) -> dict[str, dict[str, str]]:
+        authorize, token, metadata = PATHS[vendor]
+        endpoints = {"authorize_url": env.simulator.url + authorize, "token_url": env.simulator.url + token}
+        if metadata:
+            endpoints["metadata_url"] = env.simulator.url + metadata
+        return {vendor: endpoints}
 
+    return build
+
+
+def _secret(value: str) -> SecretStr:
     return SecretStr(value)
 
 
@@ -52,8 +53,15 @@ def _secret(value: str) -> Any:
 def oauth_harness(
     request: pytest.FixtureRequest, azurite: str, issuer: DevIssuer, jwks: JwksServer
 ) -> Iterator[Harness]:
+    vendor = request.param
     yield from make_harness(
-        azurite, issuer, jwks, vendor=request.param, profiles=10, api_settings=_settings(request.param)
+        azurite,
+        issuer,
+        jwks,
+        vendor=vendor,
+        profiles=10,
+        api_settings=_settings(vendor),
+        oauth_endpoints=_endpoints(vendor),
     )
 
 
