@@ -3,11 +3,14 @@ no answer outside the documented schema, for generated valid and invalid request
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -20,6 +23,9 @@ from schemathesis.checks import (
 
 from shared.api.openapi import generated
 from tests.api.conftest import Harness
+
+# Hypothesis keeps caches in ./.hypothesis by default: that would land in the published app folder.
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "segment-export-hypothesis"))
 
 CHECKS = [
     not_a_server_error,
