@@ -9,6 +9,7 @@ history keeps that).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,20 +26,29 @@ app.add_typer(connections, name="connections")
 app.add_typer(exports, name="exports")
 app.add_typer(runs, name="runs")
 
+DEFAULT_URL = "http://127.0.0.1:8080"
+# Set by the callback below; read from the environment when the sub-commands are mounted elsewhere
+# (e.g. under devtools.cli), where that callback does not run.
 _state: dict[str, str] = {}
 
 
 @app.callback()
 def options(
-    url: str = typer.Option("http://127.0.0.1:8080", envvar="EXPORT_API_URL", help="the API's base URL"),
+    url: str = typer.Option(DEFAULT_URL, envvar="EXPORT_API_URL", help="the API's base URL"),
     token: str = typer.Option("", envvar="EXPORT_API_TOKEN", help="bearer token (default: a dev admin token)"),
 ) -> None:
     _state["url"] = url.rstrip("/")
     _state["token"] = token
 
 
+def _url() -> str:
+    return (_state.get("url") or os.environ.get("EXPORT_API_URL") or DEFAULT_URL).rstrip("/")
+
+
 def _token() -> str:
     if not _state.get("token"):
+        _state["token"] = os.environ.get("EXPORT_API_TOKEN", "")
+    if not _state["token"]:
         from devtools.tokens import DevIssuer, load_or_create_key
 
         _state["token"] = DevIssuer(load_or_create_key()).mint(name="cli-admin@example.test")
@@ -47,7 +57,11 @@ def _token() -> str:
 
 def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {_token()}", **kwargs.pop("headers", {})}
-    response = httpx.request(method, _state["url"] + path, headers=headers, timeout=60, **kwargs)
+    try:
+        response = httpx.request(method, _url() + path, headers=headers, timeout=60, **kwargs)
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot reach the API at {_url()}: {type(exc).__name__} (is `make api` running?)", err=True)
+        raise typer.Exit(2) from None
     if response.status_code >= 400:
         try:
             problem = response.json()
@@ -215,7 +229,7 @@ def runs_rejected(export_id: str, run_id: str = typer.Argument("current")) -> No
     """Stream the run's rejected rows (CSV) to standard output."""
     with httpx.stream(
         "GET",
-        f"{_state['url']}/api/exports/{export_id}/runs/{run_id}/rejected-rows",
+        f"{_url()}/api/exports/{export_id}/runs/{run_id}/rejected-rows",
         headers={"Authorization": f"Bearer {_token()}"},
         timeout=60,
     ) as response:
