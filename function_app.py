@@ -5,6 +5,7 @@ import logging
 
 import azure.durable_functions as df
 
+from blueprints.api import bp as api
 from blueprints.exports import bp as exports
 from shared import telemetry
 from shared.settings import settings_problems
@@ -16,3 +17,4 @@ for _problem in settings_problems():
 
 app = df.DFApp()
 app.register_functions(exports)
+app.register_functions(api)

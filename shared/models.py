@@ -42,6 +42,8 @@ class Connection(Strict):
     usable_by: Literal["admins", "admins_and_contributors"] = "admins"
     privacy_consent_accepted: bool
     base_url: str | None = None  # a regional host (e.g. SendGrid EU) or a simulator
+    # When the Key Vault secret was last written through the API (None: no credential set yet).
+    credential_updated_at: datetime | None = None
     created_by: str = "system"
     created_at: datetime = Field(default_factory=utcnow)
     updated_by: str = "system"
@@ -174,6 +176,7 @@ class RunStatus(str, enum.Enum):
     FAILED = "failed"  # nothing could be delivered
     BLOCKED = "blocked"
     DRY_RUN = "dry_run"
+    CANCELLED = "cancelled"  # terminated on request: nothing committed, the snapshot did not advance
 
 
 class OutcomeInvariantBroken(ValueError):
