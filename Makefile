@@ -46,6 +46,11 @@ test: install lint security infra-check
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory bench-smoke
 
+# The admin API on http://127.0.0.1:8000/api with Azurite, the vendor's simulator and the Key Vault
+# stand-in; tokens: python -m devtools.tokens admin (see docs/API.md).
+api: install
+	$(PY) -m devtools.api_server --vendor $(VENDOR)
+
 bench: install
 	$(PY) -m bench.run --profiles 1000000
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from destinations import destination_class, vendors
+from devtools.api_cli import connections, exports, runs
 from devtools.azurite import Azurite
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
@@ -33,6 +34,10 @@ from shared.orchestration.names import (
 from shared.scheduler import start_scheduled_runs
 
 app = typer.Typer(add_completion=False, help="Segment export developer tools")
+# The admin API's commands (they call the API at EXPORT_API_URL with EXPORT_API_TOKEN; see docs/API.md).
+app.add_typer(connections, name="connections")
+app.add_typer(exports, name="exports")
+app.add_typer(runs, name="runs")
 console = Console()
 
 STEPS = [

@@ -60,6 +60,15 @@ param segmentsWriterPrincipalType string = 'ServicePrincipal'
 @description('NCRONTAB (six fields, UTC) of the scheduled refresh that starts one run per enabled export.')
 param schedule string = '0 30 2 * * *'
 
+@description('Audience of the admin API\'s tokens: the application id URI of its app registration (api://<client id>; docs/DEPLOY.md). Empty: the API refuses every call.')
+param adminApiAudience string = ''
+
+@description('Client id of the Mailchimp OAuth app (connections by OAuth); its secret goes to Key Vault as mailchimp-oauth-client-secret.')
+param mailchimpOAuthClientId string = ''
+
+@description('Client id of the Campaign Monitor OAuth app; its secret goes to Key Vault as campaign-monitor-oauth-client-secret.')
+param campaignMonitorOAuthClientId string = ''
+
 @description('Durable task hub name (letters and digits, 3-45). Change it only between deployments with no run in flight.')
 param taskHubName string = 'SegmentExports'
 
@@ -173,6 +182,9 @@ module api 'app/api.bicep' = {
     subnetId: vnetEnabled ? network.outputs.appSubnetId : ''
     schedule: schedule
     taskHubName: taskHubName
+    adminApiAudience: adminApiAudience
+    mailchimpOAuthClientId: mailchimpOAuthClientId
+    campaignMonitorOAuthClientId: campaignMonitorOAuthClientId
   }
   dependsOn: [
     rbac

@@ -22,6 +22,12 @@ param zoneRedundant bool = false
 param subnetId string = ''
 param schedule string
 param taskHubName string
+@description('Audience of the admin API\'s access tokens: its application id URI, e.g. api://<client id>.')
+param adminApiAudience string = ''
+@description('Client id of the Mailchimp OAuth app; empty: OAuth connections to Mailchimp are off.')
+param mailchimpOAuthClientId string = ''
+@description('Client id of the Campaign Monitor OAuth app; empty: OAuth connections to Campaign Monitor are off.')
+param campaignMonitorOAuthClientId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -107,6 +113,17 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EXPORT_ACTIVITY_RETRY_INTERVAL_SECONDS', value: '15' }
         { name: 'EXPORT_ACTIVITY_BUDGET_SECONDS', value: '600' }
         { name: 'EXPORT_POLL_GIVE_UP_SECONDS', value: '1800' }
+        // The admin API (shared/api/settings.py): Entra ID tokens of this tenant for adminApiAudience;
+        // issuer and key set derive from the tenant when left empty.
+        { name: 'EXPORT_API_TENANT_ID', value: tenant().tenantId }
+        { name: 'EXPORT_API_AUDIENCE', value: adminApiAudience }
+        { name: 'EXPORT_API_ISSUER', value: '' }
+        { name: 'EXPORT_API_JWKS_URL', value: '' }
+        // OAuth connections: client ids here, client secrets as Key Vault secrets of these names.
+        { name: 'EXPORT_API_OAUTH_REDIRECT_URI', value: 'https://${name}.azurewebsites.net/api/oauth/callback' }
+        { name: 'EXPORT_API_OAUTH_STATE_KEY_SECRET', value: 'api-oauth-state-key' }
+        { name: 'EXPORT_MAILCHIMP_OAUTH_CLIENT_ID', value: mailchimpOAuthClientId }
+        { name: 'EXPORT_CAMPAIGN_MONITOR_OAUTH_CLIENT_ID', value: campaignMonitorOAuthClientId }
         // Real vendor hosts at real speed (simulators and the benchmark change these, never Azure).
         { name: 'EXPORT_VENDOR_TIME_SCALE', value: '1' }
         { name: 'EXPORT_VENDOR_BASE_URLS', value: '{}' }

@@ -64,7 +64,7 @@ def runtime(azurite: str) -> Iterator[Runtime]:
 
 def test_every_function_indexes_and_loads(worker: FunctionsWorker) -> None:
     assert worker.init_response.result.status == worker.protos.StatusResult.Success
-    expected = {ORCHESTRATOR, *ACTIVITIES, "scheduled_refresh", "health"}
+    expected = {ORCHESTRATOR, *ACTIVITIES, "scheduled_refresh", "health", "admin_api"}
     assert set(worker.functions) == expected
     triggers = {name: info.trigger["type"] for name, info in worker.functions.items()}
     assert triggers[ORCHESTRATOR] == "orchestrationTrigger"
@@ -72,6 +72,7 @@ def test_every_function_indexes_and_loads(worker: FunctionsWorker) -> None:
     assert triggers["scheduled_refresh"] == "timerTrigger"
     assert worker.functions["scheduled_refresh"].trigger["schedule"] == "%EXPORT_SCHEDULE%"
     assert triggers["health"] == "httpTrigger"
+    assert triggers["admin_api"] == "httpTrigger"
 
 
 async def test_the_orchestrator_answers_a_history_with_its_next_action(worker: FunctionsWorker) -> None:
