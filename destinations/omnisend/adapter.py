@@ -58,6 +58,7 @@ from destinations.omnisend.constants import (
     CONTACTS,
     CONTACTS_PAGE,
     FIELDS,
+    FINISHED,
     PER_MINUTE,
     RATE_RESET_HEADER,
     RUNNING,
@@ -193,6 +194,10 @@ class OmnisendDestination(Destination):
             return JobStatus(done=False)
         wanted = {c.email for c in contacts if c.email not in verdicts}
         found = self._item_verdicts(_items_of(batch))
+        if status == FINISHED and _every_item_succeeded(batch, len(contacts)):
+            # The vendor's own counts say every item of the batch got a success answer: no need to
+            # read the items (one request per 100 contacts, from the same rate budget as the upserts).
+            found.update({email: [RowOutcome.UPSERTED.value, ""] for email in wanted if email not in found})
         if not wanted <= found.keys():
             items = await self.read_job(BATCH_ITEMS.format(batch_id=batch_id))
             if items is not None:
@@ -237,6 +242,15 @@ class OmnisendDestination(Destination):
         body = {"emails": [c.email for c in contacts], "tags": [self.target.list_id]}
         await self.http.call("DELETE", TAGS, content=orjson.dumps(body))
         return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
+
+
+def _every_item_succeeded(batch: Mapping[str, Any], sent: int) -> bool:
+    """``totalCount`` items were all answered (``finishedCount``) and none with an error (``errorsCount``),
+    and the batch is the one we sent (its size matches)."""
+    total, finished, errors = batch.get("totalCount"), batch.get("finishedCount"), batch.get("errorsCount")
+    if not all(isinstance(n, int) for n in (total, finished, errors)):
+        return False
+    return total == sent and finished == total and errors == 0
 
 
 def _items_of(batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:

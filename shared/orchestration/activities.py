@@ -163,11 +163,15 @@ async def apply_partition_activity(payload: Payload) -> dict[str, Any]:
 
 async def poll_jobs_activity(payload: Payload) -> dict[str, Any]:
     with telemetry.activity_span(POLL_JOBS, *_ids(payload["root"])):
-        result = (await poll_jobs(get_runtime(), payload["root"])).model_dump()
+        runtime = get_runtime()
+        budget = runtime.settings.activity_budget_seconds * runtime.settings.vendor_time_scale
+        polled = await poll_jobs(runtime, payload["root"], deadline=time.monotonic() + budget)
+        result = polled.model_dump()
         if payload.get("give_up") and result["pending_jobs"]:
             result["given_up"] = [
-                f"{result['pending_jobs']} vendor jobs had not finished when waiting was given up; "
-                "their rows are failed and will be sent again by the next run"
+                f"{result['pending_jobs']} vendor job(s) had not finished when waiting was given up; "
+                "their rows are failed (each named with its job in the rejected-rows file) and will be sent "
+                "again by the next run"
             ]
         return result
 

@@ -322,11 +322,13 @@ async def _poll_one(
         return JobStatus(done=True, results=[RowResult(c.email, RowOutcome.FAILED, reason) for c in sent])
 
 
-async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
+async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = None) -> PollResult:
     """Poll the submitted jobs: first the newest (see ``_newest_job_running``); once it is done, every
     partition's jobs oldest first, stopping per partition at the first one still running. Jobs that
-    are done move into the checkpoint's finished batches."""
+    are done move into the checkpoint's finished batches. No poll starts after ``deadline``
+    (``time.monotonic()``): the jobs not reached stay pending and the next round takes them."""
     import asyncio
+    import time
 
     plan = load_plan(runtime, root)
     outcome = PollResult()
@@ -345,6 +347,8 @@ async def poll_jobs(runtime: Runtime, root: str) -> PollResult:
                 batches = checkpoint.batches(kind) or []
                 expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
                 for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
                     start, end = batches[int(key)]
                     try:
                         status = await _poll_one(runtime, destination, jobs[key], contacts[start:end])

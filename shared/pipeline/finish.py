@@ -12,6 +12,8 @@ are scrubbed of the connection's credential before they are stored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 from destinations.base import RowOutcome
@@ -40,6 +42,14 @@ class FinishResult(BaseModel):
     snapshot_active: int = 0
 
 
+def _job_name(job: dict[str, Any]) -> str:
+    """The vendor's id of a job as stored in the checkpoint (``job_id``, ``process_id``, ``batch_id`` …)."""
+    for key, value in job.items():
+        if key.endswith("id") and isinstance(value, str | int):
+            return str(value)
+    return "(no id)"
+
+
 def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str) -> list[tuple[str, str, str]]:
     """(outcome, reason, vendor id) for every row of ``kind``; rows in no finished batch are failed."""
     batches = checkpoint.batches(kind) or []
@@ -47,10 +57,20 @@ def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str
     ok = (expected, "", "")
     not_sent = (RowOutcome.FAILED.value, stop_reason, "")
     outcomes: list[tuple[str, str, str]] = []
-    done = checkpoint.done(kind)
+    done, open_jobs = checkpoint.done(kind), checkpoint.jobs(kind)
     for index, (start, end) in enumerate(batches):
         entry = done.get(str(index))
         if entry is None:
+            job = open_jobs.get(str(index))
+            if job is not None:
+                # Submitted, but the vendor's job never reported (waiting was given up, or it vanished
+                # unnoticed): its fate is unknown, so failed — and named — never upserted.
+                reason = (
+                    f"the vendor's job {_job_name(job)} had not finished when the run stopped waiting for it; "
+                    "the row is sent again by the next run"
+                )
+                outcomes.extend([(RowOutcome.FAILED.value, reason, "")] * (end - start))
+                continue
             outcomes.extend([not_sent] * (end - start))
         elif not entry["bad"] and not entry["ids"]:
             outcomes.extend([ok] * (end - start))  # the usual batch: every row accepted

@@ -80,6 +80,7 @@ async def test_apply_stops_at_its_time_budget_and_is_called_again_for_the_rest(a
         "rows_per_partition": 4000,  # one partition
         "vendor_time_scale": 0.05,
         "activity_budget_seconds": 10,  # 0.5 s at this scale
+        "batch_concurrency": 1,  # batches one after another: four of them take longer than the budget
         "first_poll_seconds": 0.2,
         "max_poll_seconds": 0.5,
     }
@@ -99,3 +100,36 @@ async def test_apply_stops_at_its_time_budget_and_is_called_again_for_the_rest(a
         assert len(applies) >= 2, "the apply was not split at its budget"
         delivered = env.simulator.upserted_emails()
         assert len(delivered) == len(set(delivered)), "a unit sent again what an earlier one had sent"
+
+
+async def test_a_job_that_never_finishes_is_given_up_its_rows_named_and_resent_next_run(azurite: str) -> None:
+    """Waiting is bounded: a vendor job stalled for ever is given up after EXPORT_POLL_GIVE_UP_SECONDS;
+    its rows are failed with the vendor's job id, never called upserted, and the next run resends them."""
+    settings = {
+        "rows_per_partition": 1000,
+        "first_poll_seconds": 0.2,
+        "max_poll_seconds": 0.5,
+        "poll_give_up_seconds": 3,
+    }
+    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.1}, settings=settings) as env:
+        env.add_connection()
+        sample = seed_sample(env.runtime.segments, 400)
+        env.add_export()
+        env.simulator.scenario.next_job("pending", times=1)  # SendGrid's import stays pending for ever
+
+        instance, report = await env.run("weekly")
+
+        assert report is not None, instance.error
+        # Nothing could be confirmed delivered: the run failed (and says why), nothing is lost.
+        assert report.status is RunStatus.FAILED, report.errors
+        assert instance.status is OrchestrationRuntimeStatus.Failed
+        assert report.outcomes.failed == len(sample.expected) and report.outcomes.upserted == 0
+        assert any("given up" in error for error in report.errors), report.errors
+        rejected = env.runtime.store.read_bytes(report.rejected_rows_blob or "").decode()
+        assert "the vendor's job" in rejected and "had not finished" in rejected
+
+        env.simulator.scenario.clear()
+        env.simulator.reset_log()
+        _, again = await env.run("weekly")
+        assert again is not None and again.status is RunStatus.SUCCEEDED, again.errors
+        assert sorted(env.simulator.upserted_emails()) == sorted(sample.expected)
