@@ -51,6 +51,8 @@ FORMAT = 2  # of results/*.json
 # vendor's package declares it (destinations/<vendor>/profile.py).
 DOCUMENTED = {v: vendor_profile(v).bench.documented_1m for v in vendors()}
 REAL_TIME = ("sendgrid", "brevo")
+# Activities whose time is spent waiting on the vendor (the rest is our CPU and storage work).
+VENDOR_BOUND = {"check_destination", "apply_partition", "poll_jobs"}
 # The three runs of one repeat: a full export, a 1% refresh (the first after the full export: Brevo
 # reads back everything that export wrote), and a later 1% refresh (what every later one costs).
 PHASES = (("full", 0), ("refresh", 1), ("later", 2))
@@ -134,11 +136,17 @@ def run_vendor_once(vendor: str, azurite: Azurite, inputs: Inputs, scale: float,
     assert azurite.process is not None
     azurite_process = psutil.Process(azurite.process.pid)
     result: dict[str, Any] = {}
-    longest: dict[str, Any] = {"name": "", "seconds": 0.0}
+    longest: dict[str, Any] = {"name": "", "seconds": 0.0, "real": 0.0}
 
     def track(kind: str, payload: dict[str, Any]) -> None:
-        if kind == "completed" and payload.get("seconds", 0.0) > longest["seconds"]:
-            longest.update(name=payload["name"], seconds=payload["seconds"])
+        # Vendor-bound activities stretch with vendor time (measured / scale); the others are our own CPU
+        # and storage work, which the time scale does not change (measured as it is).
+        if kind != "completed":
+            return
+        seconds = float(payload.get("seconds", 0.0))
+        real = seconds / scale if payload["name"] in VENDOR_BOUND else seconds
+        if real > longest["real"]:
+            longest.update(name=payload["name"], seconds=seconds, real=real)
 
     # The simulator runs in a process of its own, as a vendor does: its JSON parsing is not our overhead.
     with local_env(
@@ -162,11 +170,10 @@ def run_vendor_once(vendor: str, azurite: Azurite, inputs: Inputs, scale: float,
     full_real = result["full"]["real_seconds"]
     for phase in ("refresh", "later"):
         result[phase]["share_of_full"] = result[phase]["real_seconds"] / full_real
-    # No activity may outlast the budget (issue 11): the longest one, measured at this time scale and
-    # projected to real vendor time (measured / scale: an upper bound, our CPU time does not scale).
+    # No activity may outlast the budget (issue 11): the longest one, projected to real vendor time.
     result["longest_activity"] = longest["name"]
     result["longest_activity_seconds"] = float(longest["seconds"])
-    result["longest_activity_projected_real_seconds"] = float(longest["seconds"]) / scale
+    result["longest_activity_projected_real_seconds"] = float(longest["real"])
     return result
 
 
@@ -391,7 +398,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| vendor | vendor time | full: measured | full: real | full: floor | full: ratio | 1% refresh: real | "
-        "floor | ratio | later 1% refresh: real | floor | ratio | longest activity (real, upper bound) | "
+        "floor | ratio | later 1% refresh: real | floor | ratio | longest activity (real) | "
         "documented by the replaced export |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     activity_retry_interval_seconds: float = Field(15.0, gt=0)
     # No activity runs longer than this: apply stops at the budget and is called again for the rest.
     activity_budget_seconds: float = Field(600.0, ge=5)
-    # Asynchronous vendor jobs still open after this long are given up: their rows are failed, named
-    # with the vendor's job id, and sent again by the next run.
+    # When no asynchronous vendor job has finished for this long, the open ones are given up: their rows
+    # are failed, named with the vendor's job id, and sent again by the next run.
     poll_give_up_seconds: float = Field(1800.0, gt=0)
 
     # Only simulators and the benchmark change these: vendor time runs this many times slower (0.01

@@ -219,15 +219,18 @@ def _apply_phase(context: Any, run: Run, todo: list[int]) -> Step:
 
 def _await_phase(context: Any, run: Run) -> Step:
     """Asynchronous vendor jobs are awaited with durable timers, never by sleeping in an activity.
-    Waiting is bounded: after ``give_up_seconds`` the jobs still open are given up (their rows failed,
-    named with the vendor's job id, and retried by the next run)."""
+    Waiting is bounded: when no job has finished for ``give_up_seconds`` (the vendor stalls, or its
+    jobs cannot be polled), the jobs still open are given up — their rows failed, named with the
+    vendor's job id, and sent again by the next run. A large export whose jobs keep finishing is
+    never cut short."""
     if not run.plan.get("asynchronous"):
         return
     delay = float(run.plan["first_poll"])
-    deadline = context.current_utc_datetime + timedelta(seconds=float(run.plan["give_up_seconds"]))
-    pending = True
-    while pending:
-        context.set_custom_status({"run_id": run.run_id, "step": "await"})
+    patience = timedelta(seconds=float(run.plan["give_up_seconds"]))
+    deadline = context.current_utc_datetime + patience
+    pending: int | None = None
+    while pending is None or pending:
+        context.set_custom_status({"run_id": run.run_id, "step": "await", "pending_jobs": pending})
         if context.current_utc_datetime >= deadline:
             polled = yield _call(context, run, POLL_JOBS, {"root": run.root, "give_up": True})
             for message in polled.get("given_up", []):
@@ -236,7 +239,9 @@ def _await_phase(context: Any, run: Run) -> Step:
         fire_at = min(deadline, context.current_utc_datetime + timedelta(seconds=delay))
         yield context.create_timer(fire_at)
         polled = yield _call(context, run, POLL_JOBS, {"root": run.root, "give_up": False})
-        pending = bool(polled["pending_jobs"])
+        if pending is None or polled["pending_jobs"] < pending:
+            deadline = context.current_utc_datetime + patience  # progress: the clock starts again
+        pending = int(polled["pending_jobs"])
         delay = max(polled.get("retry_after") or 0.0, min(delay * 1.5, float(run.plan["max_poll"])))
 
 
