@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import signal
 import string
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from destinations import destination_class
+from devtools.azurite import Azurite
 from devtools.durable_host import Instance
 from devtools.local_env import DEFAULT_MAPPING, LocalEnv, local_env
 from shared.models import RunReport
@@ -353,3 +357,55 @@ def mapping_for_hostile(vendor: str) -> dict[str, str]:
     """The vendor's demo mapping without columns the hostile files never have (Brevo's phone)."""
     hostile_columns = {"email", "first_name", "last_name", "city", "country"}
     return {a: c for a, c in DEFAULT_MAPPING[vendor].items() if c in hostile_columns}
+
+
+class StorageFreeze:
+    """``on_event`` of the Durable host: when the orchestration schedules ``activity`` (the first time,
+    while armed), the Azurite process is stopped (SIGSTOP) for ``seconds``, then continued (SIGCONT) by a
+    timer — storage that stops answering for a while, mid-stage or mid-commit, and comes back with its
+    data (a killed Azurite may lose writes it has not saved yet, which is a different scenario)."""
+
+    def __init__(self, pid: int, activity: str, seconds: float) -> None:
+        self.pid = pid
+        self.activity = activity
+        self.seconds = seconds
+        self.armed = True
+        self.freezes = 0
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        if not self.armed or kind != "scheduled" or payload.get("name") != self.activity or self.freezes:
+            return
+        os.kill(self.pid, signal.SIGSTOP)
+        self.freezes += 1
+        self._timer = threading.Timer(self.seconds, self.thaw)
+        self._timer.start()
+
+    def thaw(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        """Bounded: whatever happened, the process is left running."""
+        self.armed = False
+        if self._timer is not None:
+            self._timer.cancel()
+        self.thaw()
+
+
+@contextmanager
+def frozen_storage_env(vendor: str, azurite: Azurite, freeze: StorageFreeze) -> Iterator[LocalEnv]:
+    """``scenario_env`` on a private Azurite whose process ``freeze`` stops for a while."""
+    stores: list[Any] = []
+    try:
+        with local_env(
+            vendor, azurite.connection_string, simulator_options=SIMULATOR, settings=SETTINGS, on_event=freeze
+        ) as env:
+            stores += [env.runtime.store, env.runtime.segments]
+            yield env
+    finally:
+        freeze.close()
+        for store in stores:
+            store.container.close()

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from devtools.azurite import Azurite
 from devtools.durable_host import Instance
 from devtools.local_env import LocalEnv
-from devtools.sample_data import seed_sample
+from devtools.sample_data import Sample, seed_sample
 from shared.models import RunReport, RunStatus
+from shared.orchestration.names import COMMIT_RUN, STAGE_PART
 from shared.scrub import Scrubber
 from simulators import REGISTRY, simulator_class
 from tests.e2e.test_hostile_inputs import seed_hostile
@@ -25,7 +28,9 @@ from tests.reliability.scenarios import (
     SETTINGS,
     SUBSCRIBED,
     Result,
+    StorageFreeze,
     canary,
+    frozen_storage_env,
     inject,
     jobs_left,
     leaks,
@@ -41,6 +46,8 @@ from tests.reliability.scenarios import (
 )
 
 pytestmark = pytest.mark.e2e
+
+FREEZE_SECONDS = 2.0  # under the storage SDK's timeouts: requests wait, then complete
 
 VENDORS = sorted(REGISTRY)
 CASES = [(vendor, profile) for vendor in VENDORS for profile in simulator_class(vendor)().fault_profiles()]
@@ -110,6 +117,20 @@ def conclude(
     )
 
 
+def prepare(env: LocalEnv, seed: str, caplog: pytest.LogCaptureFixture) -> tuple[str, Sample, dict[str, str]]:
+    """A canary credential, the sample segments, a few expected contacts unsubscribed in the vendor and an
+    export: (the canary, the sample, email → status read back before the run)."""
+    key = canary(env.vendor, seed)
+    simulator_of(env).api_key = key
+    env.add_connection()
+    sample = seed_sample(env.runtime.segments, PROFILES)
+    chosen = suppress_some(env, sample.expected)
+    unsubscribed = {e: read_list(env, key, chosen).get(e, "absent") for e in chosen}
+    caplog.clear()  # the read-back is the test's own, not the product's
+    env.add_export()
+    return key, sample, unsubscribed
+
+
 @pytest.mark.parametrize(("vendor", "profile"), CASES, ids=[f"{v}-{p}" for v, p in CASES])
 async def test_a_fault_loses_nothing_and_the_rerun_finishes_the_work(
     azurite: str,
@@ -122,30 +143,22 @@ async def test_a_fault_loses_nothing_and_the_rerun_finishes_the_work(
     started = time.monotonic()
     with scenario_env(vendor, azurite, SETTINGS) as env:
         sim = simulator_of(env)
-        key = canary(vendor, profile)
-        sim.api_key = key
-        env.add_connection()
-        sample = seed_sample(env.runtime.segments, PROFILES)
-        expected = set(sample.expected)
-        chosen = suppress_some(env, expected)
-        unsubscribed = {e: read_list(env, key, chosen).get(e, "absent") for e in chosen}
-        caplog.clear()  # the read-back is the test's own, not the product's
-        env.add_export()
-        planned = inject(sim, profile, env.target_id, sorted(expected)[10 : 10 + REFUSED])
+        key, sample, unsubscribed = prepare(env, profile, caplog)
+        result = Result(profile, vendor, profiles_in=sample.rows)
+        planned = inject(sim, profile, env.target_id, sorted(sample.expected)[10 : 10 + REFUSED])
 
         def faults_off() -> None:
             # Job profiles: the planned endings some job reached (the rest are drained unused).
             result.faults = sim.faults_answered + (planned - jobs_left(sim) if planned else 0)
             sim.scenario.clear()
 
-        result = Result(profile, vendor, profiles_in=sample.rows)
         instances, reports = await run_twice(env, faults_off)
         result.sent_twice_bound = resend_bound(vendor, result.faults, sample.rows)
         conclude(
             result,
             env,
             key=key,
-            expected=expected,
+            expected=set(sample.expected),
             unsubscribed=unsubscribed,
             instances=instances,
             reports=reports,
@@ -157,6 +170,56 @@ async def test_a_fault_loses_nothing_and_the_rerun_finishes_the_work(
         rerun = reports[1]
         assert rerun is not None
         assert rerun.status is RunStatus.SUCCEEDED, (rerun.status, rerun.errors)
+
+
+@pytest.fixture(scope="module")
+def private_azurite() -> Iterator[Azurite]:
+    """An Azurite of these scenarios alone: stopping it disturbs no other test."""
+    with Azurite() as instance:
+        yield instance
+        if instance.process is not None:
+            instance.process.kill()  # its data is not needed: skip the wait for idle connections on SIGTERM
+            instance.process.wait()
+
+
+@pytest.mark.parametrize("activity", [STAGE_PART, COMMIT_RUN])
+async def test_storage_stopped_for_a_while_loses_nothing(
+    private_azurite: Azurite,
+    activity: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
+    vendor = "sendgrid"
+    assert private_azurite.process is not None
+    freeze = StorageFreeze(private_azurite.process.pid, activity, FREEZE_SECONDS)
+    with frozen_storage_env(vendor, private_azurite, freeze) as env:
+        key, sample, unsubscribed = prepare(env, activity, caplog)
+        result = Result(f"Azurite stopped {FREEZE_SECONDS:g} s in {activity}", vendor, profiles_in=sample.rows)
+
+        def faults_off() -> None:
+            result.faults = freeze.freezes
+            freeze.close()
+
+        instances, reports = await run_twice(env, faults_off)
+        result.sent_twice_bound = 0  # the vendor answered every request: nothing justifies a resend
+        conclude(
+            result,
+            env,
+            key=key,
+            expected=set(sample.expected),
+            unsubscribed=unsubscribed,
+            instances=instances,
+            reports=reports,
+            caplog=caplog,
+            capsys=capsys,
+            started=started,
+        )
+        assert result.faults == 1, f"no {activity} was scheduled while the freeze was armed"
+        assert all(r is not None and r.status is RunStatus.SUCCEEDED for r in reports), [
+            (r.status, r.errors) for r in reports if r is not None
+        ]
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -172,7 +235,7 @@ async def test_hostile_input_loses_nothing_and_the_rerun_changes_nothing(
     settings = {**SETTINGS, "rows_per_partition": 1_000_000}
     with scenario_env(vendor, azurite, settings) as env:
         key = canary(vendor, "hostile")
-        env.simulator.api_key = key
+        simulator_of(env).api_key = key
         env.add_connection()
         truth = seed_hostile(env)
         expected = set(truth["expected"])  # type: ignore[call-overload]
