@@ -168,9 +168,9 @@ async def test_a_fault_loses_nothing_and_the_rerun_finishes_the_work(
         )
         assert result.faults >= 1, f"{profile} was switched on but no request or job met it"
         first, rerun = reports
-        # The vendor refused no row here (but those it is told to refuse when its error file is the
-        # fault): a row whose fate the answer does not tell is `failed`, never `rejected`.
-        refused = REFUSED if profile == "error_file_unavailable" else 0
+        # The vendor refused no row here but those it is told to refuse (error_file_unavailable) or a job it
+        # says failed (job_fails: its own word): a row whose fate no answer tells is `failed`, never `rejected`.
+        refused = {"error_file_unavailable": REFUSED, "job_fails": sample.rows}.get(profile, 0)
         assert first is not None
         assert first.outcomes.rejected <= refused, (first.outcomes, first.errors)
         assert rerun is not None
