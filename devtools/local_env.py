@@ -161,3 +161,4 @@ def local_env(
                 blob_store.container.delete_container()
             except Exception:  # noqa: S110 - best-effort cleanup of a throwaway container
                 pass
+            blob_store.container.close()  # its pooled sockets, or a ResourceWarning fails a later test

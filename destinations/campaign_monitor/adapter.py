@@ -65,7 +65,7 @@ from destinations.campaign_monitor.constants import (
     field_key,
 )
 from destinations.http import reset_header
-from shared.errors import FieldsMissing, TargetNotFound
+from shared.errors import FieldsMissing, TargetNotFound, VendorUnavailable
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
@@ -184,6 +184,12 @@ class CampaignMonitorDestination(Destination):
             return BatchResult(results=[verdicts[c.email] for c in contacts])
         path = IMPORT.format(list_id=self.target.list_id)
         response = await self.http.send("POST", path, content=self._envelope_head + b",".join(chosen) + b"]}")
+        if response.status_code == 400 and _code(response) is None:
+            # A 400 whose body cannot be read may be a partial import (code 210) cut short: which rows the
+            # vendor kept is unknown, so the batch is retried, never called refused.
+            raise VendorUnavailable(
+                "Campaign Monitor answered HTTP 400 with a body that could not be read", vendor=self.vendor, status=400
+            )
         if not (response.status_code == 400 and _code(response) == PARTIAL_IMPORT):
             self._check(response)
         answer = self.http.json(response)
