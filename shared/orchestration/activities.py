@@ -47,6 +47,16 @@ from shared.runtime import get_runtime
 
 # The worker accepts only a plain type here (see the module docstring).
 Payload = dict
+# Apply and poll stop starting vendor calls at this share of the activity budget: the batches already in
+# flight (paced by the vendor's rate limit) finish inside the rest.
+BUDGET_SHARE_FOR_STARTING = 0.8
+
+
+def _deadline(runtime: Any) -> float:
+    """When apply or poll stops starting vendor calls (``time.monotonic()``). The budget is in vendor
+    time, like every other duration (simulations run it scaled)."""
+    settings = runtime.settings
+    return time.monotonic() + BUDGET_SHARE_FOR_STARTING * settings.activity_budget_seconds * settings.vendor_time_scale
 
 FATAL = (CredentialRefused, TargetNotFound, FieldsMissing)
 
@@ -147,11 +157,9 @@ async def apply_partition_activity(payload: Payload) -> dict[str, Any]:
     partition = payload["partition"]
     with telemetry.activity_span(APPLY_PARTITION, *_ids(payload["root"])) as log:
         runtime = get_runtime()
-        # The budget is in vendor time, like every other duration (simulations run it scaled).
-        budget = runtime.settings.activity_budget_seconds * runtime.settings.vendor_time_scale
         try:
             result = await apply_partition(
-                runtime, payload["root"], partition, removals=payload["removals"], deadline=time.monotonic() + budget
+                runtime, payload["root"], partition, removals=payload["removals"], deadline=_deadline(runtime)
             )
         except ExportError as exc:
             if exc.retryable:
@@ -164,8 +172,7 @@ async def apply_partition_activity(payload: Payload) -> dict[str, Any]:
 async def poll_jobs_activity(payload: Payload) -> dict[str, Any]:
     with telemetry.activity_span(POLL_JOBS, *_ids(payload["root"])):
         runtime = get_runtime()
-        budget = runtime.settings.activity_budget_seconds * runtime.settings.vendor_time_scale
-        polled = await poll_jobs(runtime, payload["root"], deadline=time.monotonic() + budget)
+        polled = await poll_jobs(runtime, payload["root"], deadline=_deadline(runtime))
         result = polled.model_dump()
         if payload.get("give_up") and result["pending_jobs"]:
             result["given_up"] = [
