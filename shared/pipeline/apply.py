@@ -233,6 +233,7 @@ async def apply_partition(
         await with_retries(destination.prepare, retry_policy(runtime))
         suppressions.hand_over(runtime, plan, destination)
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
+        sent: list[int] = []  # batches this call started
         for kind in KINDS:
             if kind == "removals" and not removals:
                 continue
@@ -248,9 +249,11 @@ async def apply_partition(
 
             async def one(kind: str, index: int, batch: list[Contact], batch_encoded: list[bytes]) -> None:
                 async with slots:
-                    if deadline is not None and time.monotonic() >= deadline:
+                    # At least one batch per call, whatever the budget: every unit makes progress.
+                    if deadline is not None and sent and time.monotonic() >= deadline:
                         result.more = True
                         return
+                    sent.append(index)
                     await _run_batch(destination, runtime, checkpoint, kind, index, batch, batch_encoded)
 
             # Upserts finish before removals start: a contact moving between cases is never removed
@@ -337,6 +340,8 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
         if pending:
             return PollResult(pending_jobs=pending, retry_after=hint)
 
+        polled: list[str] = []  # jobs this call polled
+
         async def poll_partition(partition: int) -> None:
             checkpoint = Checkpoint(runtime, plan, partition)
             for kind in KINDS:
@@ -347,8 +352,10 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
                 batches = checkpoint.batches(kind) or []
                 expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
                 for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
-                    if deadline is not None and time.monotonic() >= deadline:
+                    # At least one poll per call, whatever the budget: every round makes progress.
+                    if deadline is not None and polled and time.monotonic() >= deadline:
                         break
+                    polled.append(key)
                     start, end = batches[int(key)]
                     try:
                         status = await _poll_one(runtime, destination, jobs[key], contacts[start:end])
