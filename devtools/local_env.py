@@ -3,6 +3,7 @@ and the in-process Durable host — wired exactly as the function app is wired i
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -143,6 +144,10 @@ def local_env(
         else simulator_class(vendor)(**(simulator_options or {}))
     )
     simulator.start()
+    # The host hands app settings to the worker as environment variables (Core Tools reads them from
+    # local.settings.json): the function app checks them when it loads, so the required ones are set.
+    os.environ.setdefault("EXPORT_STORAGE_CONNECTION_STRING", connection_string)
+    os.environ.setdefault("EXPORT_KEY_VAULT_URL", loaded.key_vault_url or "")
     # Every function runs through the real worker runtime (devtools.functions_worker), as in Azure.
     host = LocalDurableHost(
         activity_width=loaded.max_activity_width,
