@@ -58,6 +58,7 @@ def _deadline(runtime: Any) -> float:
     settings = runtime.settings
     return time.monotonic() + BUDGET_SHARE_FOR_STARTING * settings.activity_budget_seconds * settings.vendor_time_scale
 
+
 FATAL = (CredentialRefused, TargetNotFound, FieldsMissing)
 
 

@@ -62,6 +62,20 @@ def runtime(azurite: str) -> Iterator[Runtime]:
     segments.container.delete_container()
 
 
+def test_the_runtime_is_the_one_the_app_pins() -> None:
+    """The worker runtime driven here is the package requirements.txt pins for Azure (not a copy)."""
+    import azure_functions_runtime
+    from azure_functions_runtime.version import VERSION
+
+    pinned = next(
+        line.split("==")[1].strip()
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.startswith("azure-functions-runtime==")
+    )
+    assert pinned == VERSION
+    assert azure_functions_runtime.__name__ == "azure_functions_runtime"
+
+
 def test_every_function_indexes_and_loads(worker: FunctionsWorker) -> None:
     assert worker.init_response.result.status == worker.protos.StatusResult.Success
     expected = {ORCHESTRATOR, *ACTIVITIES, "scheduled_refresh", "health", "admin_api"}
