@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import threading
 import uuid
@@ -195,8 +194,7 @@ class FunctionsWorker:
         raise ValueError(f"unexpected return value type {kind!r}")
 
     def trigger_binding_name(self, function: str) -> str:
-        info = self.functions[function]
-        return next(name for name, b in info.bindings.items() if b["type"].endswith("Trigger"))
+        return str(self.functions[function].trigger["name"])
 
     async def invoke_activity(self, function: str, input_json: str | None) -> str:
         """As the Durable extension invokes an activity: its input is the JSON text the orchestrator
@@ -225,8 +223,3 @@ class FunctionsWorker:
             elif binding["type"] == "durableClient":
                 inputs[name] = self.typed_string(json.dumps(client_binding))
         await self.invoke(function, inputs)
-
-
-def app_directory_env() -> dict[str, str]:
-    """Environment the host sets for the worker (the runtime reads the script file name from it)."""
-    return {"PYTHON_SCRIPT_FILE_NAME": os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py")}

@@ -40,6 +40,7 @@ from shared.pipeline.apply import apply_partition, poll_jobs
 from shared.pipeline.commit import CommitRequest, commit_run
 from shared.pipeline.diff import diff_partition
 from shared.pipeline.finish import finish_partition
+from shared.pipeline.layout import RunPaths
 from shared.pipeline.plan import make_plan
 from shared.pipeline.preflight import check_destination
 from shared.pipeline.stage import stage_part
@@ -215,8 +216,8 @@ def commit_run_activity(payload: Payload) -> dict[str, Any]:
 
 def _ids(root: str) -> tuple[str, str]:
     """(export id, run id) from a run's blob prefix ``runs/{export}/{run}``."""
-    parts = root.split("/")
-    return (parts[1], parts[2]) if len(parts) >= 3 else (root, "")
+    paths = RunPaths.from_root(root)
+    return paths.export_id, paths.run_id
 
 
 ACTIVITIES: dict[str, Callable[[Payload], Any]] = {

@@ -39,6 +39,7 @@ from shared.orchestration.names import (
     STAGE_PART,
     instance_id_for,
 )
+from shared.pipeline.layout import RunPaths
 
 __all__ = ["ORCHESTRATOR", "RunFailed", "export_orchestrator", "guard_verdict", "instance_id_for"]
 
@@ -283,7 +284,8 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     carry: dict[str, Any] | None = request.pop("carry", None)
     started = context.current_utc_datetime
     run_id = carry["run_id"] if carry else f"{started:%Y%m%dT%H%M%S}-{str(context.new_uuid())[:8]}"
-    run = Run(request, run_id, root=f"runs/{request.get('export_id', 'unknown')}/{run_id}", retry=_retry(DEFAULT_RETRY))
+    root = RunPaths(str(request.get("export_id", "unknown")), run_id).root
+    run = Run(request, run_id, root=root, retry=_retry(DEFAULT_RETRY))
     todo: list[int] = []
 
     if carry:
