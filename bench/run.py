@@ -52,7 +52,7 @@ FORMAT = 2  # of results/*.json
 DOCUMENTED = {v: vendor_profile(v).bench.documented_1m for v in vendors()}
 REAL_TIME = ("sendgrid", "brevo")
 # Activities whose time is spent waiting on the vendor (the rest is our CPU and storage work).
-VENDOR_BOUND = {"check_destination", "apply_partition", "poll_jobs"}
+VENDOR_BOUND = {"check_destination", "apply_batches", "poll_jobs"}
 # The three runs of one repeat: a full export, a 1% refresh (the first after the full export: Brevo
 # reads back everything that export wrote), and a later 1% refresh (what every later one costs).
 PHASES = (("full", 0), ("refresh", 1), ("later", 2))

@@ -24,7 +24,8 @@ from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
 from shared.models import RunReport
 from shared.orchestration.names import (
-    APPLY_PARTITION,
+    APPLY_BATCHES,
+    CUT_BATCHES,
     DIFF_PARTITION,
     FINISH_PARTITION,
     POLL_JOBS,
@@ -43,7 +44,8 @@ console = Console()
 STEPS = [
     (STAGE_PART, "stage  read → validate → partition"),
     (DIFF_PARTITION, "diff   dedupe → compare with snapshot"),
-    (APPLY_PARTITION, "apply  send batches to the vendor"),
+    (CUT_BATCHES, "cut    changes → vendor batches"),
+    (APPLY_BATCHES, "apply  send batches to the vendor"),
     (POLL_JOBS, "await  vendor jobs (durable timers)"),
     (FINISH_PARTITION, "finish outcomes → snapshot"),
 ]

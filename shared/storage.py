@@ -178,6 +178,13 @@ class BlobStore:
         except ResourceNotFoundError:
             raise NotFound(f"{name} does not exist") from None
 
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset``. Raises NotFound."""
+        try:
+            return bytes(self.container.get_blob_client(name).download_blob(offset=offset, length=length).readall())
+        except ResourceNotFoundError:
+            raise NotFound(f"{name} does not exist") from None
+
     def read_bytes_or_none(self, name: str) -> bytes | None:
         try:
             return self.read_bytes(name)

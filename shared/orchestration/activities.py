@@ -26,9 +26,10 @@ from shared import telemetry
 from shared.errors import CredentialRefused, ExportError, FieldsMissing, TargetNotFound
 from shared.models import OutcomeCounts, RunReport, RunRequest, RunStatus
 from shared.orchestration.names import (
-    APPLY_PARTITION,
+    APPLY_BATCHES,
     CHECK_DESTINATION,
     COMMIT_RUN,
+    CUT_BATCHES,
     DIFF_PARTITION,
     FINISH_PARTITION,
     PLAN_RUN,
@@ -36,8 +37,9 @@ from shared.orchestration.names import (
     REPORT_UNPLANNED,
     STAGE_PART,
 )
-from shared.pipeline.apply import apply_partition, poll_jobs
+from shared.pipeline.apply import apply_unit, poll_jobs
 from shared.pipeline.commit import CommitRequest, commit_run
+from shared.pipeline.cut import cut_run
 from shared.pipeline.diff import diff_partition
 from shared.pipeline.finish import finish_partition
 from shared.pipeline.layout import RunPaths
@@ -153,21 +155,33 @@ def diff_partition_activity(payload: Payload) -> dict[str, Any]:
         return diff_partition(get_runtime(), payload["root"], payload["partition"]).model_dump()
 
 
-async def apply_partition_activity(payload: Payload) -> dict[str, Any]:
-    """Send one partition's changes. A verdict is returned; a fault raises (the extension retries and
-    the checkpoint skips the batches already accepted)."""
-    partition = payload["partition"]
-    with telemetry.activity_span(APPLY_PARTITION, *_ids(payload["root"])) as log:
-        runtime = get_runtime()
+async def cut_batches_activity(payload: Payload) -> dict[str, Any]:
+    """Cut the run's batches and apply units (reads the credential to build the adapter's encoder)."""
+    with telemetry.activity_span(CUT_BATCHES, *_ids(payload["root"])) as log:
         try:
-            result = await apply_partition(
-                runtime, payload["root"], partition, removals=payload["removals"], deadline=_deadline(runtime)
-            )
+            cut = await cut_run(get_runtime(), payload["root"])
         except ExportError as exc:
             if exc.retryable:
                 raise
-            log.warning("apply of partition %d stopped: %s", partition, exc)
-            return {"partition": partition, "batches": 0, "pending_jobs": 0, **_verdict(exc)}
+            return _verdict(exc)
+        batches = {kind: cut.batches(kind) for kind in cut.bounds}
+        log.info("cut %s batches into %d units", batches, len(cut.units))
+        return {"units": len(cut.units), "batches": batches}
+
+
+async def apply_batches_activity(payload: Payload) -> dict[str, Any]:
+    """Send one unit of batches. A verdict is returned; a fault raises (the extension retries and the
+    checkpoint skips the batches already accepted)."""
+    unit = payload["unit"]
+    with telemetry.activity_span(APPLY_BATCHES, *_ids(payload["root"])) as log:
+        runtime = get_runtime()
+        try:
+            result = await apply_unit(runtime, payload["root"], unit, deadline=_deadline(runtime))
+        except ExportError as exc:
+            if exc.retryable:
+                raise
+            log.warning("apply of unit %d stopped: %s", unit, exc)
+            return {"unit": unit, "batches": 0, "pending_jobs": 0, **_verdict(exc)}
         return result.model_dump()
 
 
@@ -226,7 +240,8 @@ ACTIVITIES: dict[str, Callable[[Payload], Any]] = {
     CHECK_DESTINATION: check_destination_activity,
     STAGE_PART: stage_part_activity,
     DIFF_PARTITION: diff_partition_activity,
-    APPLY_PARTITION: apply_partition_activity,
+    CUT_BATCHES: cut_batches_activity,
+    APPLY_BATCHES: apply_batches_activity,
     POLL_JOBS: poll_jobs_activity,
     FINISH_PARTITION: finish_partition_activity,
     COMMIT_RUN: commit_run_activity,

@@ -4,7 +4,7 @@ A plain generator over the Durable context API, deterministic and free of I/O, s
 under the Azure Functions host and under the local stand-in for the Durable extension
 (``devtools/durable_host.py``). Only blob prefixes, indexes and counts pass through its history.
 
-One helper generator per phase (``yield from``): plan → preflight → stage → diff → guards → apply →
+One helper generator per phase (``yield from``): plan → preflight → stage → diff → guards → cut → apply →
 await jobs → finish → commit. Idempotent steps are scheduled with ``call_activity_with_retry`` (retry
 options come from the app settings through the plan), so a worker restart or a passing storage or
 vendor fault costs a retry, not the run. Activities *raise* on such faults; a domain verdict (the
@@ -27,9 +27,10 @@ import azure.durable_functions as df
 
 from shared.orchestration.failures import plain_reason
 from shared.orchestration.names import (
-    APPLY_PARTITION,
+    APPLY_BATCHES,
     CHECK_DESTINATION,
     COMMIT_RUN,
+    CUT_BATCHES,
     DIFF_PARTITION,
     FINISH_PARTITION,
     ORCHESTRATOR,
@@ -176,27 +177,34 @@ def _prepare_phase(context: Any, run: Run) -> Step:
         run.mode = "dry_run"
 
 
+def _cut_phase(context: Any, run: Run) -> Step:
+    """Cut the changes into vendor batches across partitions, and the batches into apply units."""
+    context.set_custom_status({"run_id": run.run_id, "step": "cut"})
+    cut = yield _call(context, run, CUT_BATCHES, {"root": run.root})
+    if cut.get("refused"):
+        run.fail(cut["refused"])
+        return []
+    return list(range(int(cut["units"])))
+
+
 def _apply_phase(context: Any, run: Run, todo: list[int]) -> Step:
-    """Apply partitions in waves bounded by the vendor's concurrency. A partition whose activity
-    stopped at its time budget (``more``) is called again; returns what is still to do when this
-    generation has scheduled its share of units (the caller continues as new)."""
+    """Apply units in waves bounded by the vendor's concurrency. A unit whose activity stopped at its
+    time budget (``more``) is called again; returns what is still to do when this generation has
+    scheduled its share of activities (the caller continues as new)."""
     width = run.plan["width"]
     queue = list(todo)
     while queue:
         if run.units >= run.plan.get("units_per_generation", MAX_UNITS_PER_GENERATION):
             return queue
         wave, queue = queue[:width], queue[width:]
-        context.set_custom_status({"run_id": run.run_id, "step": "apply", "partitions_left": len(queue) + len(wave)})
-        tasks = [
-            _call(context, run, APPLY_PARTITION, {"root": run.root, "partition": k, "removals": run.plan["mirror"]})
-            for k in wave
-        ]
+        context.set_custom_status({"run_id": run.run_id, "step": "apply", "units_left": len(queue) + len(wave)})
+        tasks = [_call(context, run, APPLY_BATCHES, {"root": run.root, "unit": u}) for u in wave]
         run.units += len(tasks)
         run.applied_any = True
         try:
             results = yield context.task_all(tasks)
         except Exception:
-            # A partition that still fails after its retries does not hold back the others: its rows are
+            # A unit that still fails after its retries does not hold back the others: its rows are
             # failed (retried next run), the siblings' outcomes are collected, later waves still go out.
             yield from _settle(context, tasks)
             results = []
@@ -214,7 +222,7 @@ def _apply_phase(context: Any, run: Run, todo: list[int]) -> Step:
         if any(r.get("fatal") for r in refused):
             run.mode = "failed"
             return []  # the credential or the list is gone: later waves would fail the same way
-        queue = [r["partition"] for r in results if r.get("more")] + queue
+        queue = [r["unit"] for r in results if r.get("more")] + queue
     return []
 
 
@@ -304,9 +312,10 @@ def export_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
             raise RunFailed("; ".join(run.errors))
         try:
             yield from _prepare_phase(context, run)
+            if run.mode == "applied":
+                todo = yield from _cut_phase(context, run)
         except Exception as exc:
             run.fail(plain_reason(exc))
-        todo = list(range(run.plan["partitions"])) if run.mode == "applied" else []
 
     if todo:
         left = yield from _apply_phase(context, run, todo)

@@ -1,9 +1,9 @@
-"""Step 4b/5 — apply one partition's changes through the vendor adapter, and poll asynchronous jobs.
+"""Step 5 — apply one unit of batches through the vendor adapter, and poll asynchronous jobs.
 
-Batches are cut deterministically from the diff files (by the adapter's item and byte limits), so a
-retried or replayed activity finds the same batches and skips those its checkpoint shows as done —
-a vendor upsert repeated is harmless, a profile skipped would not be. Asynchronous jobs are only
-*submitted* here; ``poll_jobs`` checks them later, between durable timers, never by sleeping.
+The batches were cut once for the run (``shared.pipeline.cut``), across partitions, so a retried or
+replayed activity finds the same batches and skips those its unit's checkpoint shows as done — a vendor
+upsert repeated is harmless, a profile skipped would not be. Asynchronous jobs are only *submitted*
+here; ``poll_jobs`` checks them later, between durable timers, never by sleeping.
 
 Rows the vendor suppresses are withheld from each batch (``shared.pipeline.suppressions``) and recorded
 with the batch (or its job), so the vendor is only asked about rows it was sent. Every reason stored in a
@@ -12,35 +12,37 @@ checkpoint is vendor text scrubbed of the credential: the rejected-rows file is 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel
 
-from destinations.base import BatchResult, Contact, Destination, JobStatus, RowOutcome, RowResult, VendorLimits
+from destinations.base import BatchResult, Contact, Destination, JobStatus, RowOutcome, RowResult
 from shared.errors import RequestRejected, RetryableDestinationError
-from shared.pipeline import suppressions
-from shared.pipeline.layout import SEP
+from shared.pipeline import records, suppressions
+from shared.pipeline.cut import BatchCut, load_cut
+from shared.pipeline.diff import read_diff
+from shared.pipeline.encode import contacts, email_contacts, encode_changes
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import Plan, load_plan
-from shared.pipeline.vendor import open_destination, retry_policy
+from shared.pipeline.vendor import make_ready, open_destination, retry_policy
 from shared.runtime import Runtime
 
 CHECKPOINT_EVERY_SECONDS = 2.0
-KINDS = ("upserts", "removals")
 SUBMITTED = "_submitted"  # when a job was submitted: the newest one is polled first
 WITHHELD = "_withheld"  # rows of a job's batch that were not sent (suppressed): email → [outcome, reason]
 
 
 class ApplyResult(BaseModel):
-    partition: int
+    unit: int
     batches: int = 0
     pending_jobs: int = 0
     more: bool = False  # stopped at its time budget: call again for the batches not yet sent
-    # Our own work before the first vendor call (reading the partition, encoding): the benchmark projects
+    # Our own work before the first vendor call (reading the unit's rows, encoding): the benchmark projects
     # only the rest to real vendor time.
     setup_seconds: float = 0.0
 
@@ -50,63 +52,30 @@ class PollResult(BaseModel):
     retry_after: float | None = None
 
 
-@dataclass(slots=True)
-class Row:
-    contact: Contact
-    record: str  # the diff record, split again only by finish (keeps a partition's rows small)
+class UnitRows:
+    """The change rows (or removal entries) of a run's sequence, read per partition once per activity."""
 
-    @property
-    def fields(self) -> list[str]:
-        return self.record.split(SEP)
+    def __init__(self, runtime: Runtime, plan: Plan, cut: BatchCut) -> None:
+        self.runtime, self.plan, self.cut = runtime, plan, cut
+        self._tables: dict[tuple[str, int], pa.Table] = {}
 
+    def table(self, kind: str, partition: int) -> pa.Table:
+        key = (kind, partition)
+        if key not in self._tables:
+            self._tables[key] = read_diff(self.runtime.store, self.plan, partition, kind)
+        return self._tables[key]
 
-def read_records(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[str]:
-    """The diff file's records, unsplit."""
-    data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
-    return [record for record in data.decode().split("\n") if record]
+    def rows(self, kind: str, start: int, end: int) -> pa.Table:
+        """Rows [start, end) of the run's sequence of ``kind``."""
+        pieces = [self.table(kind, k).slice(low, high - low) for k, low, high in self.cut.pieces(kind, start, end)]
+        if pieces:
+            return pa.concat_tables(pieces)
+        attributes = self.plan.export.attributes()
+        return records.empty(records.change_schema(attributes) if kind == "changes" else records.SNAPSHOT_SCHEMA)
 
-
-def read_contacts(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Contact]:
-    """Email-only contacts of a diff file: what polling needs to map a job's answer back to rows."""
-    return [Contact(record.split(SEP, 1)[0]) for record in read_records(runtime, plan, partition, kind)]
-
-
-def read_rows(runtime: Runtime, plan: Plan, partition: int, kind: str) -> list[Row]:
-    """Rows of a diff file as contacts (upserts carry attributes; removals only email and vendor id)."""
-    data = runtime.store.read_bytes_or_none(plan.paths.diff_file(partition, kind)) or b""
-    attributes = plan.export.attributes()
-    rows: list[Row] = []
-    append = rows.append
-    for record in data.decode().split("\n"):
-        if not record:
-            continue
-        if kind == "upserts":
-            # email, old hash, new hash, vendor id, part, line, values...
-            email, _old, _new, vendor_id, _part, _line, *values = record.split(SEP)
-            attrs = {name: value for name, value in zip(attributes, values, strict=False) if value}
-        else:
-            # email, hash, flags, vendor id
-            email, _digest, _flags, vendor_id = record.split(SEP)
-            attrs = {}
-        append(Row(Contact(email, attrs, vendor_id or None), record))
-    return rows
-
-
-def cut_batches(sizes: Sequence[int], limits: VendorLimits, kind: str) -> list[tuple[int, int]]:
-    """[start, end) row ranges within the item limit and, for upserts, the body-size limit."""
-    max_items = limits.upsert_batch_items if kind == "upserts" else limits.remove_batch_items
-    max_bytes = (limits.upsert_batch_bytes or 0) - limits.envelope_bytes if kind == "upserts" else 0
-    batches: list[tuple[int, int]] = []
-    start, used = 0, 0
-    for i, size in enumerate(sizes):
-        count = i - start
-        if count and (count >= max_items or (max_bytes > 0 and used + size + 1 > max_bytes)):
-            batches.append((start, i))
-            start, used = i, 0
-        used += size + 1
-    if start < len(sizes):
-        batches.append((start, len(sizes)))
-    return batches
+    def emails(self, kind: str, batch: int) -> list[Contact]:
+        start, end = self.cut.rows_of(kind, batch)
+        return email_contacts(self.rows(kind, start, end).column(records.EMAIL).to_pylist())
 
 
 def summarise(
@@ -143,34 +112,30 @@ def whole_batch(outcome: RowOutcome, reason: str, count: int) -> dict[str, Any]:
 
 
 class Checkpoint:
-    """Per-partition progress: finished batches (with their non-successes) and submitted jobs."""
+    """One unit's progress: finished batches (with their non-successes) and submitted jobs, by batch."""
 
-    def __init__(self, runtime: Runtime, plan: Plan, partition: int) -> None:
+    def __init__(self, runtime: Runtime, plan: Plan, unit: int) -> None:
         self.runtime = runtime
-        self.name = plan.paths.checkpoint(partition)
-        self.data: dict[str, Any] = runtime.store.read_json_or_none(self.name) or {
-            kind: {"done": {}, "jobs": {}} for kind in KINDS
-        }
+        self.name = plan.paths.checkpoint(unit)
+        self.data: dict[str, Any] = runtime.store.read_json_or_none(self.name) or {"done": {}, "jobs": {}}
         self.saved_at = time.monotonic()
 
-    def done(self, kind: str) -> dict[str, Any]:
-        return self.data[kind]["done"]
+    @property
+    def done(self) -> dict[str, Any]:
+        return self.data["done"]
 
-    def jobs(self, kind: str) -> dict[str, Any]:
-        return self.data[kind]["jobs"]
-
-    def batches(self, kind: str) -> list[tuple[int, int]] | None:
-        """The [start, end) row ranges apply cut, or None if apply never got to ``kind``."""
-        cut = self.data[kind].get("batches")
-        return None if cut is None else [(int(s), int(e)) for s, e in cut]
-
-    def set_batches(self, kind: str, batches: list[tuple[int, int]]) -> None:
-        self.data[kind]["batches"] = [list(b) for b in batches]
+    @property
+    def jobs(self) -> dict[str, Any]:
+        return self.data["jobs"]
 
     def save(self, *, force: bool = False) -> None:
         if force or time.monotonic() - self.saved_at >= CHECKPOINT_EVERY_SECONDS:
             self.runtime.store.write_json(self.name, self.data)
             self.saved_at = time.monotonic()
+
+
+def expected_outcome(kind: str) -> RowOutcome:
+    return RowOutcome.UPSERTED if kind == "changes" else RowOutcome.REMOVED
 
 
 async def _run_batch(
@@ -183,18 +148,18 @@ async def _run_batch(
     encoded: list[bytes],
 ) -> None:
     key = str(index)
-    expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
+    expected = expected_outcome(kind)
     send, send_encoded = contacts, encoded
     withheld: dict[str, list[str]] = {}
-    if kind == "upserts":
+    if kind == "changes":
         send, send_encoded, withheld = suppressions.withhold(contacts, encoded, destination.suppressed)
     if not send:
-        checkpoint.done(kind)[key] = summarise([], contacts, expected, destination, withheld)
+        checkpoint.done[key] = summarise([], contacts, expected, destination, withheld)
         checkpoint.save()
         return
 
     async def call() -> BatchResult:
-        if kind == "upserts":
+        if kind == "changes":
             return await destination.upsert(send, send_encoded)
         return await destination.remove(send)
 
@@ -202,113 +167,102 @@ async def _run_batch(
         result = await with_retries(call, retry_policy(runtime))
     except RetryableDestinationError as exc:
         reason = destination.scrub(f"gave up after retries: {exc}")
-        checkpoint.done(kind)[key] = whole_batch(RowOutcome.FAILED, reason, len(contacts))
+        checkpoint.done[key] = whole_batch(RowOutcome.FAILED, reason, len(contacts))
     except RequestRejected as exc:
-        checkpoint.done(kind)[key] = whole_batch(RowOutcome.REJECTED, destination.scrub(str(exc)), len(contacts))
+        checkpoint.done[key] = whole_batch(RowOutcome.REJECTED, destination.scrub(str(exc)), len(contacts))
     else:
         if result.job is not None:
-            checkpoint.jobs(kind)[key] = {**result.job, SUBMITTED: time.time(), WITHHELD: withheld}
+            checkpoint.jobs[key] = {**result.job, SUBMITTED: time.time(), WITHHELD: withheld}
         else:
-            checkpoint.done(kind)[key] = summarise(result.results, contacts, expected, destination, withheld)
+            checkpoint.done[key] = summarise(result.results, contacts, expected, destination, withheld)
     checkpoint.save()
 
 
-async def apply_partition(
-    runtime: Runtime, root: str, partition: int, *, removals: bool, deadline: float | None = None
-) -> ApplyResult:
-    """Send the partition's upserts (and, when ``removals``, its removals). Resumes from the checkpoint.
+async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float | None = None) -> ApplyResult:
+    """Send the batches of apply unit ``unit``. Resumes from the unit's checkpoint.
 
     ``deadline`` (``time.monotonic()``) bounds the activity: no batch starts after it; the batches in
     flight finish, the checkpoint records them, and the result says ``more`` so the orchestrator calls
-    again for the rest — however large the partition and however slow the vendor's rate limit.
+    again for the rest — however large the unit and however slow the vendor's rate limit.
 
     Raises CredentialRefused / TargetNotFound (the run fails at once); vendor failures of single
     batches become per-row outcomes instead.
     """
-    import asyncio
-    import time
-
+    began = time.monotonic()
     plan = load_plan(runtime, root)
-    checkpoint = Checkpoint(runtime, plan, partition)
-    result = ApplyResult(partition=partition)
+    cut = load_cut(runtime, plan)
+    if cut is None:
+        raise RuntimeError(f"{root}: apply ran before the batches were cut")
+    spec = cut.units[unit]
+    kind = spec.kind
+    checkpoint = Checkpoint(runtime, plan, unit)
+    result = ApplyResult(unit=unit, batches=spec.end - spec.first)
+    todo = [b for b in range(spec.first, spec.end) if str(b) not in checkpoint.done and str(b) not in checkpoint.jobs]
+    if not todo:
+        result.pending_jobs = len(checkpoint.jobs)
+        return result
     async with open_destination(runtime, plan, share=1.0 / plan.width) as destination:
-        limits = type(destination).limits
-        await with_retries(destination.prepare, retry_policy(runtime))
+        await make_ready(runtime, plan, destination)
         suppressions.hand_over(runtime, plan, destination)
+        attributes = plan.export.attributes()
+        base = cut.rows_of(kind, todo[0])[0]
+        table = UnitRows(runtime, plan, cut).rows(kind, base, cut.rows_of(kind, todo[-1])[1])
+        encoded = encode_changes(destination, table, attributes) if kind == "changes" else None
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         sent: list[int] = []  # batches this call started
-        began = time.monotonic()
-        for kind in KINDS:
-            if kind == "removals" and not removals:
-                continue
-            rows = read_rows(runtime, plan, partition, kind)
-            contacts = [row.contact for row in rows]
-            encoded = [destination.encode_contact(c) for c in contacts] if kind == "upserts" else []
-            sizes = [len(e) for e in encoded] if kind == "upserts" else [0] * len(contacts)
-            # Cut once and remember the cut: poll and finish must see exactly these batches.
-            batches = checkpoint.batches(kind) or cut_batches(sizes, limits, kind)
-            checkpoint.set_batches(kind, batches)
-            result.batches += len(batches)
-            done, jobs = checkpoint.done(kind), checkpoint.jobs(kind)
 
-            async def one(kind: str, index: int, batch: list[Contact], batch_encoded: list[bytes]) -> None:
-                async with slots:
-                    # At least one batch per call, whatever the budget: every unit makes progress.
-                    if deadline is not None and sent and time.monotonic() >= deadline:
-                        result.more = True
-                        return
-                    if not sent:
-                        result.setup_seconds = round(time.monotonic() - began, 3)
-                    sent.append(index)
-                    await _run_batch(destination, runtime, checkpoint, kind, index, batch, batch_encoded)
+        async def one(index: int) -> None:
+            async with slots:
+                # At least one batch per call, whatever the budget: every unit makes progress.
+                if deadline is not None and sent and time.monotonic() >= deadline:
+                    result.more = True
+                    return
+                start, end = cut.rows_of(kind, index)
+                rows = table.slice(start - base, end - start)
+                batch = contacts(rows, attributes, with_attributes=kind == "changes")
+                bodies = encoded.slice(start - base, end - start).to_pylist() if encoded is not None else []
+                if not sent:
+                    result.setup_seconds = round(time.monotonic() - began, 3)
+                sent.append(index)
+                await _run_batch(destination, runtime, checkpoint, kind, index, batch, bodies)
 
-            # Upserts finish before removals start: a contact moving between cases is never removed
-            # after it was (re)added in the same run.
-            await asyncio.gather(
-                *(
-                    one(kind, i, contacts[s:e], encoded[s:e] if encoded else [])
-                    for i, (s, e) in enumerate(batches)
-                    if str(i) not in done and str(i) not in jobs
-                )
-            )
-            result.pending_jobs += len(jobs)
-            if result.more:
-                break  # removals wait until every upsert of the partition went out
+        await asyncio.gather(*(one(b) for b in todo))
+        result.pending_jobs = len(checkpoint.jobs)
     checkpoint.save(force=True)
     return result
 
 
-async def _newest_job_running(runtime: Runtime, plan: Plan, destination: Destination) -> tuple[int, float | None]:
+async def _newest_job_running(
+    runtime: Runtime, plan: Plan, cut: BatchCut, rows: UnitRows, destination: Destination
+) -> tuple[int, float | None]:
     """(pending jobs, retry hint) when the most recently submitted job is still running, else (0, None).
 
     Vendors work through an account's jobs in order: while the newest one runs, polling the others
     would spend requests from the same (sometimes hourly) budget to learn nothing that changes the
     run. One request per poll round, then one per job once they are done."""
-    newest: tuple[float, int, str, str] | None = None
+    newest: tuple[float, int, str] | None = None
     pending = 0
-    for partition in range(plan.partitions):
-        checkpoint = Checkpoint(runtime, plan, partition)
-        for kind in KINDS:
-            for key, job in checkpoint.jobs(kind).items():
-                pending += 1
-                stamp = float(job.get(SUBMITTED, 0.0))
-                if newest is None or stamp > newest[0]:
-                    newest = (stamp, partition, kind, key)
+    for unit in range(len(cut.units)):
+        checkpoint = Checkpoint(runtime, plan, unit)
+        for key, job in checkpoint.jobs.items():
+            pending += 1
+            stamp = float(job.get(SUBMITTED, 0.0))
+            if newest is None or stamp > newest[0]:
+                newest = (stamp, unit, key)
     if newest is None:
         return 0, None
-    _, partition, kind, key = newest
-    checkpoint = Checkpoint(runtime, plan, partition)
-    start, end = (checkpoint.batches(kind) or [])[int(key)]
-    contacts = read_contacts(runtime, plan, partition, kind)[start:end]
-    job = checkpoint.jobs(kind)[key]
+    _, unit, key = newest
+    kind = cut.units[unit].kind
+    checkpoint = Checkpoint(runtime, plan, unit)
+    batch = rows.emails(kind, int(key))
+    job = checkpoint.jobs[key]
     try:
-        status = await _poll_one(runtime, destination, job, contacts)
+        status = await _poll_one(runtime, destination, job, batch)
     except RetryableDestinationError as exc:
         return pending, exc.retry_after
     if status.done:
-        expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
-        checkpoint.done(kind)[key] = summarise(status.results, contacts, expected, destination, job.get(WITHHELD))
-        del checkpoint.jobs(kind)[key]
+        checkpoint.done[key] = summarise(status.results, batch, expected_outcome(kind), destination, job.get(WITHHELD))
+        del checkpoint.jobs[key]
         checkpoint.save(force=True)
         return 0, None
     return pending, status.retry_after
@@ -333,51 +287,49 @@ async def _poll_one(
 
 async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = None) -> PollResult:
     """Poll the submitted jobs: first the newest (see ``_newest_job_running``); once it is done, every
-    partition's jobs oldest first, stopping per partition at the first one still running. Jobs that
-    are done move into the checkpoint's finished batches. No poll starts after ``deadline``
-    (``time.monotonic()``): the jobs not reached stay pending and the next round takes them."""
-    import asyncio
-    import time
-
+    unit's jobs oldest first, stopping per unit at the first one still running. Jobs that are done move
+    into the checkpoint's finished batches. No poll starts after ``deadline`` (``time.monotonic()``):
+    the jobs not reached stay pending and the next round takes them."""
     plan = load_plan(runtime, root)
+    cut = load_cut(runtime, plan)
+    if cut is None:
+        return PollResult()
     outcome = PollResult()
+    rows = UnitRows(runtime, plan, cut)
     async with open_destination(runtime, plan, share=1.0) as destination:
-        pending, hint = await _newest_job_running(runtime, plan, destination)
+        pending, hint = await _newest_job_running(runtime, plan, cut, rows, destination)
         if pending:
             return PollResult(pending_jobs=pending, retry_after=hint)
 
         polled: list[str] = []  # jobs this call polled
 
-        async def poll_partition(partition: int) -> None:
-            checkpoint = Checkpoint(runtime, plan, partition)
-            for kind in KINDS:
-                jobs = checkpoint.jobs(kind)
-                if not jobs:
-                    continue
-                contacts = read_contacts(runtime, plan, partition, kind)
-                batches = checkpoint.batches(kind) or []
-                expected = RowOutcome.UPSERTED if kind == "upserts" else RowOutcome.REMOVED
-                for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
-                    # At least one poll per call, whatever the budget: every round makes progress.
-                    if deadline is not None and polled and time.monotonic() >= deadline:
-                        break
-                    polled.append(key)
-                    start, end = batches[int(key)]
-                    try:
-                        status = await _poll_one(runtime, destination, jobs[key], contacts[start:end])
-                    except RetryableDestinationError as exc:
-                        outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
-                        break
-                    if not status.done:
-                        if status.retry_after is not None:
-                            outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
-                        break
-                    checkpoint.done(kind)[key] = summarise(
-                        status.results, contacts[start:end], expected, destination, jobs[key].get(WITHHELD)
-                    )
-                    del jobs[key]
-                outcome.pending_jobs += len(jobs)
+        async def poll_unit(unit: int) -> None:
+            checkpoint = Checkpoint(runtime, plan, unit)
+            jobs = checkpoint.jobs
+            if not jobs:
+                return
+            kind = cut.units[unit].kind
+            for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
+                # At least one poll per call, whatever the budget: every round makes progress.
+                if deadline is not None and polled and time.monotonic() >= deadline:
+                    break
+                polled.append(key)
+                batch = rows.emails(kind, int(key))
+                try:
+                    status = await _poll_one(runtime, destination, jobs[key], batch)
+                except RetryableDestinationError as exc:
+                    outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
+                    break
+                if not status.done:
+                    if status.retry_after is not None:
+                        outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
+                    break
+                checkpoint.done[key] = summarise(
+                    status.results, batch, expected_outcome(kind), destination, jobs[key].get(WITHHELD)
+                )
+                del jobs[key]
+            outcome.pending_jobs += len(jobs)
             checkpoint.save(force=True)
 
-        await asyncio.gather(*(poll_partition(k) for k in range(plan.partitions)))
+        await asyncio.gather(*(poll_unit(u) for u in range(len(cut.units))))
     return outcome

@@ -25,6 +25,7 @@ from shared.pipeline.diff import DiffResult
 from shared.pipeline.finish import FinishResult
 from shared.pipeline.layout import snapshot_manifest
 from shared.pipeline.plan import Plan, SnapshotInfo, load_plan
+from shared.pipeline.snapshot import FORMAT as SNAPSHOT_FORMAT
 from shared.pipeline.stage import StageResult
 from shared.runtime import Runtime
 from shared.scrub import Scrubber, connection_scrubber, scrub_document
@@ -129,9 +130,11 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
     store = runtime.store
     existing = store.read_json_or_none(paths.report)
     if existing is not None:
-        store.delete_prefix(f"{plan.root}/stage/p")
+        store.delete_prefix(paths.stage_pieces_prefix)
         return RunReport.model_validate(existing)
-    stages: list[StageResult] = _load_all(runtime, store.list_names(f"{plan.root}/stage/results/"), StageResult)
+    stages = [
+        StageResult.from_document(runtime.store.read_json(n)[0]) for n in store.list_names(paths.stage_results_prefix)
+    ]
     diffs: list[DiffResult] = _load_all(
         runtime, [n for n in store.list_names(f"{plan.root}/diff/") if n.endswith(".json")], DiffResult
     )
@@ -181,12 +184,13 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
             target=plan.export.target_key(),
             fingerprint=plan.export.fingerprint(),
             started_at=plan.started_at,
+            format=SNAPSHOT_FORMAT,
         )
         store.write_json(snapshot_manifest(plan.export.id), snapshot.model_dump())
     _scrub_checkpoints(runtime, plan.root, scrub)
     # The report is written last: it is the mark that the commit is complete (see the docstring).
     store.write_json(paths.report, report.model_dump(mode="json"))
-    store.delete_prefix(f"{plan.root}/stage/p")  # staging is large and no longer needed
+    store.delete_prefix(paths.stage_pieces_prefix)  # staging is large and no longer needed
     return report
 
 

@@ -1,25 +1,31 @@
 """Step 4a — diff one partition: dedupe across all segments, compare with the last snapshot.
 
-Outputs, all under ``diff/p{k}.*``:
-- ``upserts``  profiles to send: email, old hash, new hash, vendor id, part, line, attribute values
-- ``removals`` contacts that left every segment (mirror mode): email, hash, flags, vendor id
-- ``carry``    snapshot entries that stay as they are whatever the vendor answers
+Outputs, all under ``diff/p{k}.*`` (Arrow IPC, schemas in ``shared.pipeline.records``):
+- ``changes``  profiles to send, with the old hash (null for a new contact) and the vendor id known;
+- ``removals`` snapshot entries of contacts that left every segment (mirror mode);
+- ``carry``    snapshot entries that stay as they are whatever the vendor answers.
 Nothing is sent here, so the mass-removal guard and dry runs decide before anything reaches a vendor.
+
+``compare`` is the pure step (tables in, tables and counts out); ``diff_partition`` is its storage shell.
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from shared.models import Outcome
-from shared.pipeline.layout import SEP, partition_of, snapshot_sources
+from shared.pipeline import records
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.rejected import RejectedWriter
+from shared.pipeline.snapshot import active, read_snapshot
+from shared.pipeline.stage import StageResult
 from shared.runtime import Runtime
-
-SUPPRESSED_FLAG = "S"
+from shared.storage import BlobStore
 
 
 class DiffResult(BaseModel):
@@ -34,30 +40,119 @@ class DiffResult(BaseModel):
     list_size: int = 0  # snapshot entries we believe are active in the vendor list
 
 
-def attribute_hash(values: str) -> str:
-    return hashlib.blake2b(values.encode(), digest_size=8).hexdigest()
+@dataclass(slots=True)
+class Comparison:
+    """What ``compare`` decided for one partition."""
+
+    changes: pa.Table
+    removals: pa.Table
+    carry: pa.Table
+    result: DiffResult
+    # Rows that are not sent, for the rejected-rows file: (row of the staged table, reason kind, detail).
+    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (duplicate row, first row)
+    suppressed_rows: list[int] = field(default_factory=list)
 
 
-def read_snapshot(runtime: Runtime, plan: Plan, partition: int) -> dict[str, tuple[str, str, str]]:
-    """email → (hash, flags, vendor id) of the last committed snapshot, for this partition."""
-    snapshot = plan.snapshot
-    entries: dict[str, tuple[str, str, str]] = {}
-    if snapshot is None:
-        return entries
-    from shared.pipeline.layout import RunPaths
+def first_occurrences(emails: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each row is the first with its email, the first row of each row's email).
 
-    old_paths = RunPaths.from_root(snapshot.root)
-    filter_needed = snapshot.partitions != plan.partitions
-    for piece in snapshot_sources(partition, plan.partitions, snapshot.partitions):
-        data = runtime.store.read_bytes_or_none(old_paths.snapshot_piece(piece))
-        if not data:
-            continue
-        for record in data.decode().splitlines():
-            email, digest, flags, vendor_id = record.split(SEP)
-            if filter_needed and partition_of(email, plan.partitions) != partition:
-                continue
-            entries[email] = (digest, flags, vendor_id)
-    return entries
+    ``dictionary_encode`` numbers emails in order of first appearance, so the first row of code c is the
+    smallest index holding c: first occurrence wins, across segments, in part and line order."""
+    if isinstance(emails, pa.ChunkedArray):
+        emails = emails.combine_chunks()
+    codes = np.asarray(pc.dictionary_encode(emails).indices.to_numpy(zero_copy_only=False))
+    _, first = np.unique(codes, return_index=True)
+    first_row = first[codes]
+    return first_row == np.arange(len(codes)), first_row
+
+
+def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: bool, mirror: bool) -> Comparison:
+    """Dedupe ``staged`` (records.staged_schema, in part and line order) and compare it with the
+    snapshot entries ``old`` of the same partition. Pure."""
+    result = DiffResult(partition=-1)
+    staged, old = staged.combine_chunks(), old.combine_chunks()
+    is_first, first_row = first_occurrences(staged.column(records.EMAIL))
+    duplicate_rows = np.flatnonzero(~is_first)
+    duplicates = list(zip(duplicate_rows.tolist(), first_row[duplicate_rows].tolist(), strict=True))
+    firsts = np.flatnonzero(is_first)
+    current = staged.take(pa.array(firsts))
+    result.duplicate = len(duplicate_rows)
+    result.profiles = current.num_rows
+    result.list_size = active(old)
+
+    at = pc.index_in(current.column(records.EMAIL), value_set=old.column(records.EMAIL))
+    known = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    old_rows = old.take(at)  # nulls where the snapshot does not know the email
+    old_suppressed = np.asarray(
+        pc.fill_null(old_rows.column(records.SUPPRESSED), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    old_hash = old_rows.column(records.HASH)
+    same = np.asarray(
+        pc.fill_null(pc.equal(old_hash, current.column(records.HASH)), False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    suppressed = known & old_suppressed  # even a full resync never pushes a suppressed contact again
+    unchanged = known & ~old_suppressed & same & (not full)
+    send = ~(suppressed | unchanged)
+    result.suppressed_known = int(suppressed.sum())
+    result.unchanged = int(unchanged.sum())
+    result.to_update = int((send & known).sum())
+    result.to_add = int((send & ~known).sum())
+
+    send_mask = pa.array(send)
+    sent = current.filter(send_mask)
+    vendor_ids = pc.fill_null(old_rows.column(records.VENDOR_ID).filter(send_mask), "")
+    changes = pa.Table.from_arrays(
+        [
+            sent.column(records.EMAIL),
+            sent.column(records.KEY),
+            sent.column(records.HASH),
+            old_hash.filter(send_mask),
+            vendor_ids,
+            sent.column(records.PART),
+            sent.column(records.LINE),
+            *(sent.column(c) for c in records.attribute_columns(attributes)),
+        ],
+        schema=records.change_schema(attributes),
+    )
+    kept = old_rows.filter(pa.array(suppressed | unchanged))
+    left = old.filter(pc.invert(pc.is_in(old.column(records.EMAIL), value_set=current.column(records.EMAIL))))
+    if mirror:
+        left_suppressed = left.column(records.SUPPRESSED)
+        removals = left.filter(pc.invert(left_suppressed))  # refused contacts are not members: nothing to remove
+        carry = kept
+    else:
+        removals = records.empty(records.SNAPSHOT_SCHEMA)
+        carry = pa.concat_tables([kept, left])  # upsert mode never removes
+    result.to_remove = removals.num_rows
+    suppressed_rows = firsts[suppressed].tolist()
+    return Comparison(
+        changes=changes,
+        removals=removals.cast(records.SNAPSHOT_SCHEMA),
+        carry=carry.cast(records.SNAPSHOT_SCHEMA),
+        result=result,
+        duplicates=duplicates,
+        suppressed_rows=suppressed_rows,
+    )
+
+
+def read_staged(store: BlobStore, plan: Plan, partition: int) -> pa.Table:
+    """Every part's staged rows of ``partition``, in part order (the order first-occurrence needs)."""
+    paths = plan.paths
+    results = [StageResult.from_document(store.read_json(n)[0]) for n in store.list_names(paths.stage_results_prefix)]
+    tables = []
+    for result in sorted(results, key=lambda r: r.part):
+        for offset, length in result.ranges.get(partition, []):
+            tables.append(records.read_ipc(store.read_range(paths.stage_piece(result.part), offset, length)))
+    schema = records.staged_schema(plan.export.attributes())
+    return pa.concat_tables(tables).cast(schema) if tables else records.empty(schema)
+
+
+def read_diff(store: BlobStore, plan: Plan, partition: int, kind: str) -> pa.Table:
+    """One of the diff's outputs (``changes``, ``removals``, ``carry``)."""
+    schema = records.change_schema(plan.export.attributes()) if kind == "changes" else records.SNAPSHOT_SCHEMA
+    data = store.read_bytes_or_none(plan.paths.diff_file(partition, kind))
+    return records.read_ipc(data).cast(schema) if data else records.empty(schema)
 
 
 def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
@@ -65,84 +160,37 @@ def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
     plan = load_plan(runtime, root)
     paths = plan.paths
     store = runtime.store
-    result = DiffResult(partition=partition)
-    rejected = RejectedWriter(store, paths.rejected_piece(f"diff-p{partition:03d}"))
-
-    # First occurrence wins: pieces are named by part index and parts are in segment order.
-    current: dict[str, tuple[int, str]] = {}
-    duplicates = 0
-    for name in store.list_names(paths.stage_prefix(partition)):
-        part_index = int(name.rsplit("/s", 1)[1].removesuffix(".tsv"))
-        part = plan.parts[part_index]
-        for record in store.read_bytes(name).decode().splitlines():
-            email, rest = record.split(SEP, 1)
-            if email in current:
-                duplicates += 1
-                first_part, first_rest = current[email]
-                first = plan.parts[first_part]
-                rejected.add(
-                    part.segment,
-                    part.blob,
-                    rest.split(SEP, 1)[0],
-                    email,
-                    Outcome.DUPLICATE.value,
-                    f"same email as {first.blob} line {first_rest.split(SEP, 1)[0]}",
-                )
-                continue
-            current[email] = (part_index, rest)
-
-    result.duplicate = duplicates
+    staged = read_staged(store, plan, partition)
     old = read_snapshot(runtime, plan, partition)
-    result.list_size = sum(1 for _, flags, _ in old.values() if SUPPRESSED_FLAG not in flags)
-    full = plan.full_resync
-    upserts: list[str] = []
-    carry: list[str] = []
-    suppressed_known = unchanged = to_update = to_add = 0
-    for email, (part_index, rest) in current.items():
-        line, _, values = rest.partition(SEP)
-        digest = attribute_hash(values)
-        previous = old.pop(email, None)
-        if previous is not None:
-            old_digest, flags, vendor_id = previous
-            if SUPPRESSED_FLAG in flags:  # even a full resync never pushes a suppressed contact again
-                suppressed_known += 1
-                carry.append(SEP.join((email, old_digest, flags, vendor_id)))
-                part = plan.parts[part_index]
-                rejected.add(
-                    part.segment,
-                    part.blob,
-                    line,
-                    email,
-                    Outcome.SUPPRESSED.value,
-                    f"{plan.connection.vendor} refused this contact earlier (unsubscribed, bounced or blocklisted); "
-                    "it is not sent again",
-                )
-                continue
-            if old_digest == digest and not full:
-                unchanged += 1
-                carry.append(SEP.join((email, old_digest, flags, vendor_id)))
-                continue
-            to_update += 1
-            upserts.append(SEP.join((email, old_digest, digest, vendor_id, str(part_index), rest)))
-        else:
-            to_add += 1
-            upserts.append(SEP.join((email, "", digest, "", str(part_index), rest)))
-    result.profiles = len(current)
-    result.suppressed_known, result.unchanged = suppressed_known, unchanged
-    result.to_update, result.to_add = to_update, to_add
+    found = compare(staged, old, attributes=plan.export.attributes(), full=plan.full_resync, mirror=plan.mirror)
+    found.result.partition = partition
 
-    removals: list[str] = []
-    for email, (digest, flags, vendor_id) in old.items():
-        if not plan.mirror:
-            carry.append(SEP.join((email, digest, flags, vendor_id)))  # upsert mode never removes
-        elif SUPPRESSED_FLAG in flags:
-            continue  # not an active member: nothing to remove, nothing to remember
-        else:
-            removals.append(SEP.join((email, digest, flags, vendor_id)))
-    result.to_remove = len(removals)
-
-    for kind, lines in (("upserts", upserts), ("removals", removals), ("carry", carry)):
-        store.write_bytes(paths.diff_file(partition, kind), ("\n".join(lines) + "\n" if lines else "").encode())
+    rejected = RejectedWriter(store, paths.rejected_piece(f"diff-p{partition:03d}"))
+    if found.duplicates or found.suppressed_rows:
+        parts = staged.column(records.PART).to_numpy()
+        lines = staged.column(records.LINE).to_numpy()
+        emails = staged.column(records.EMAIL)
+        for row, first in found.duplicates:
+            part, first_part = plan.parts[int(parts[row])], plan.parts[int(parts[first])]
+            rejected.add(
+                part.segment,
+                part.blob,
+                int(lines[row]),
+                emails[row].as_py(),
+                Outcome.DUPLICATE.value,
+                f"same email as {first_part.blob} line {int(lines[first])}",
+            )
+        refused = (
+            f"{plan.connection.vendor} refused this contact earlier (unsubscribed, bounced or blocklisted); "
+            "it is not sent again"
+        )
+        for row in found.suppressed_rows:
+            part = plan.parts[int(parts[row])]
+            rejected.add(
+                part.segment, part.blob, int(lines[row]), emails[row].as_py(), Outcome.SUPPRESSED.value, refused
+            )
+    for kind, table in (("changes", found.changes), ("removals", found.removals), ("carry", found.carry)):
+        store.write_bytes(paths.diff_file(partition, kind), records.ipc_bytes(table))
     rejected.close()
-    store.write_json(paths.diff_file(partition, "json"), result.model_dump())
-    return result
+    store.write_json(paths.diff_file(partition, "json"), found.result.model_dump())
+    return found.result

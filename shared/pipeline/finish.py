@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from destinations.base import RowOutcome
-from shared.pipeline.apply import Checkpoint, read_records, read_rows
-from shared.pipeline.diff import SUPPRESSED_FLAG
-from shared.pipeline.layout import SEP
-from shared.pipeline.plan import load_plan
+from shared.pipeline import records, snapshot
+from shared.pipeline.apply import Checkpoint, expected_outcome
+from shared.pipeline.cut import BatchCut, load_cut
+from shared.pipeline.diff import read_diff
+from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.rejected import RejectedWriter
 from shared.runtime import Runtime
 from shared.scrub import connection_scrubber
-
-UPSERTED = RowOutcome.UPSERTED.value
 
 
 class FinishResult(BaseModel):
@@ -50,18 +52,47 @@ def _job_name(job: dict[str, Any]) -> str:
     return "(no id)"
 
 
-def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str) -> list[tuple[str, str, str]]:
-    """(outcome, reason, vendor id) for every row of ``kind``; rows in no finished batch are failed."""
-    batches = checkpoint.batches(kind) or []
-    expected = RowOutcome.UPSERTED.value if kind == "upserts" else RowOutcome.REMOVED.value
-    ok = (expected, "", "")
-    not_sent = (RowOutcome.FAILED.value, stop_reason, "")
-    outcomes: list[tuple[str, str, str]] = []
-    done, open_jobs = checkpoint.done(kind), checkpoint.jobs(kind)
-    for index, (start, end) in enumerate(batches):
-        entry = done.get(str(index))
+class RowOutcomes:
+    """What became of each row of one partition's changes (or removals): the expected outcome unless a
+    batch said otherwise. Only the exceptions are Python objects; the rest is one array."""
+
+    def __init__(self, rows: int, expected: RowOutcome) -> None:
+        self.ok = np.ones(rows, dtype=bool)
+        self.expected = expected
+        self.verdicts: dict[int, tuple[str, str]] = {}  # row → (outcome, reason) for rows not ok
+        self.vendor_ids: dict[int, str] = {}
+
+    def set(self, row: int, outcome: str, reason: str) -> None:
+        if outcome != self.expected.value:
+            self.ok[row] = False
+            self.verdicts[row] = (outcome, reason)
+
+    def fail_range(self, start: int, end: int, reason: str) -> None:
+        for row in range(start, end):
+            self.set(row, RowOutcome.FAILED.value, reason)
+
+
+def row_outcomes(
+    runtime: Runtime, plan: Plan, cut: BatchCut | None, kind: str, partition: int, rows: int, stop_reason: str
+) -> RowOutcomes:
+    """Per-row outcomes of ``kind`` in ``partition`` from the checkpoints of the units that sent them.
+    Rows in no finished batch are failed (never sent, or a job that never reported)."""
+    outcomes = RowOutcomes(rows, expected_outcome(kind))
+    if cut is None:
+        outcomes.fail_range(0, rows, stop_reason)  # apply never cut the batches: nothing was sent
+        return outcomes
+    start = cut.offsets[kind][partition]
+    checkpoints: dict[int, Checkpoint] = {}
+    for batch in cut.batches_of_partition(kind, partition):
+        unit = cut.unit_of(kind, batch)
+        if unit not in checkpoints:
+            checkpoints[unit] = Checkpoint(runtime, plan, unit)
+        checkpoint = checkpoints[unit]
+        first, end = cut.rows_of(kind, batch)
+        low, high = max(first, start), min(end, start + rows)  # this partition's rows of the batch
+        entry = checkpoint.done.get(str(batch))
         if entry is None:
-            job = open_jobs.get(str(index))
+            job = checkpoint.jobs.get(str(batch))
             if job is not None:
                 # Submitted, but the vendor's job never reported (waiting was given up, or it vanished
                 # unnoticed): its fate is unknown, so failed — and named — never upserted.
@@ -69,25 +100,23 @@ def _row_outcomes(checkpoint: Checkpoint, kind: str, rows: int, stop_reason: str
                     f"the vendor's job {_job_name(job)} had not finished when the run stopped waiting for it; "
                     "the row is sent again by the next run"
                 )
-                outcomes.extend([(RowOutcome.FAILED.value, reason, "")] * (end - start))
-                continue
-            outcomes.extend([not_sent] * (end - start))
-        elif not entry["bad"] and not entry["ids"]:
-            outcomes.extend([ok] * (end - start))  # the usual batch: every row accepted
-        else:
-            bad, ids = entry["bad"], entry["ids"]
-            for offset in range(end - start):
-                key = str(offset)
-                verdict = bad.get(key)
-                vendor_id = ids.get(key, "")
-                outcomes.append((verdict[0], verdict[1], vendor_id) if verdict else (expected, "", vendor_id))
-    # Rows apply never cut into batches (it stopped before) are failed too.
-    outcomes.extend([not_sent] * (rows - len(outcomes)))
+                outcomes.fail_range(low - start, high - start, reason)
+            else:
+                outcomes.fail_range(low - start, high - start, stop_reason)
+            continue
+        for offset, (outcome, reason) in entry["bad"].items():
+            at = first + int(offset)
+            if low <= at < high:
+                outcomes.set(at - start, outcome, reason)
+        for offset, vendor_id in entry["ids"].items():
+            at = first + int(offset)
+            if low <= at < high:
+                outcomes.vendor_ids[at - start] = vendor_id
     return outcomes
 
 
 def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, stop_reason: str) -> FinishResult:
-    """Write ``snapshot/p{k}.tsv`` and the partition's rejected rows; return its counts.
+    """Write the partition's snapshot piece and rejected rows; return its counts.
 
     ``mode``: ``applied`` (changes were sent, perhaps partly), ``dry_run`` (count what would be sent)
     or ``not_applied`` (blocked or stopped before sending: every profile to send is ``failed``).
@@ -95,87 +124,128 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     plan = load_plan(runtime, root)
     paths = plan.paths
     store = runtime.store
-    result = FinishResult(partition=partition)
+    changes = read_diff(store, plan, partition, "changes")
+    removals = read_diff(store, plan, partition, "removals")
     if mode != "applied":
-        result = _not_applied(runtime, root, partition, dry_run=mode == "dry_run", stop_reason=stop_reason)
+        result = _not_applied(runtime, plan, partition, changes, removals, dry_run=mode == "dry_run", why=stop_reason)
         store.write_json(paths.result(partition), result.model_dump())
         return result
 
-    checkpoint = Checkpoint(runtime, plan, partition)
+    cut = load_cut(runtime, plan)
     scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
     rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"), scrub)
-    lines = (store.read_bytes_or_none(paths.diff_file(partition, "carry")) or b"").decode().splitlines()
+    result = FinishResult(partition=partition)
+    pieces = [read_diff(store, plan, partition, "carry")]
 
-    # Counted in locals: this loop runs once per profile sent, and model attributes are slow to set.
-    upserted = updated = suppressed = refused = failed = removed = removal_failed = 0
-    upserts = read_records(runtime, plan, partition, "upserts")
-    if upserts:
-        for record, (outcome, reason, vendor_id) in zip(
-            upserts, _row_outcomes(checkpoint, "upserts", len(upserts), stop_reason), strict=True
-        ):
-            email, old_digest, new_digest, old_id, part_index, line = record.split(SEP, 6)[:6]
-            vendor_id = vendor_id or old_id
-            if outcome == UPSERTED:
-                upserted += 1
-                if old_digest:
-                    updated += 1
-                lines.append(SEP.join((email, new_digest, "", vendor_id)))
-                continue
-            part = plan.parts[int(part_index)]
-            rejected.add(part.segment, part.blob, line, email, outcome, reason)
+    sent = row_outcomes(runtime, plan, cut, "changes", partition, changes.num_rows, stop_reason)
+    old_known = changes.column(records.OLD_HASH).is_valid()
+    vendor_ids = changes.column(records.VENDOR_ID)
+    if sent.vendor_ids:
+        rows = sorted(sent.vendor_ids)
+        mask = np.zeros(changes.num_rows, dtype=bool)
+        mask[rows] = True
+        vendor_ids = pc.replace_with_mask(
+            vendor_ids.combine_chunks(), pa.array(mask), pa.array([sent.vendor_ids[r] for r in rows], pa.string())
+        )
+    upserted = pa.array(sent.ok)
+    result.upserted = int(sent.ok.sum())
+    result.updated = int(pc.sum(pc.and_(upserted, old_known).cast(pa.int64())).as_py() or 0)
+    result.added = result.upserted - result.updated
+    entries = pa.Table.from_arrays(
+        [
+            changes.column(records.EMAIL),
+            changes.column(records.KEY),
+            changes.column(records.HASH),
+            pa.array(np.zeros(changes.num_rows, dtype=bool)),
+            vendor_ids,
+        ],
+        schema=records.SNAPSHOT_SCHEMA,
+    )
+    pieces.append(entries.filter(upserted))
+    if sent.verdicts:
+        emails = changes.column(records.EMAIL)
+        parts, lines = changes.column(records.PART), changes.column(records.LINE)
+        old_hashes = changes.column(records.OLD_HASH)
+        kept: list[tuple[str, int, int, bool, str]] = []
+        for row, (outcome, reason) in sorted(sent.verdicts.items()):
+            email = emails[row].as_py()
+            part = plan.parts[parts[row].as_py()]
+            rejected.add(part.segment, part.blob, lines[row].as_py(), email, outcome, reason)
+            vendor_id = vendor_ids[row].as_py()
             if outcome == RowOutcome.SUPPRESSED.value:
-                suppressed += 1
-                lines.append(SEP.join((email, new_digest, SUPPRESSED_FLAG, vendor_id)))
+                result.suppressed += 1
+                kept.append(
+                    (
+                        email,
+                        changes.column(records.KEY)[row].as_py(),
+                        changes.column(records.HASH)[row].as_py(),
+                        True,
+                        vendor_id,
+                    )
+                )
                 continue
             if outcome == RowOutcome.REJECTED.value:
-                refused += 1
+                result.rejected += 1
             else:
-                failed += 1
-            if old_digest:
-                lines.append(SEP.join((email, old_digest, "", old_id)))
+                result.failed += 1
+            old_hash = old_hashes[row].as_py()
+            if old_hash is not None:  # the vendor still holds what the last run sent
+                kept.append(
+                    (
+                        email,
+                        changes.column(records.KEY)[row].as_py(),
+                        old_hash,
+                        False,
+                        changes.column(records.VENDOR_ID)[row].as_py(),
+                    )
+                )
+        if kept:
+            pieces.append(
+                pa.Table.from_pylist(
+                    [dict(zip(records.SNAPSHOT_SCHEMA.names, k, strict=True)) for k in kept],
+                    schema=records.SNAPSHOT_SCHEMA,
+                )
+            )
 
-    removals = read_records(runtime, plan, partition, "removals")
-    if removals:
-        outcomes = _row_outcomes(checkpoint, "removals", len(removals), stop_reason)
-        for record, (outcome, reason, _vendor_id) in zip(removals, outcomes, strict=True):
-            if outcome == RowOutcome.REMOVED.value:
-                removed += 1
-                continue
-            removal_failed += 1
-            lines.append(record)
-            rejected.add("", "", "", record.split(SEP, 1)[0], f"removal {outcome}", reason)
+    gone = row_outcomes(runtime, plan, cut, "removals", partition, removals.num_rows, stop_reason)
+    result.removed = int(gone.ok.sum())
+    result.removal_failed = removals.num_rows - result.removed
+    if result.removal_failed:
+        pieces.append(removals.filter(pa.array(~gone.ok)))  # still members: they stay in the snapshot
+        emails = removals.column(records.EMAIL)
+        for row, (outcome, reason) in sorted(gone.verdicts.items()):
+            rejected.add("", "", "", emails[row].as_py(), f"removal {outcome}", reason)
 
-    result.upserted, result.updated, result.added = upserted, updated, upserted - updated
-    result.suppressed, result.rejected, result.failed = suppressed, refused, failed
-    result.removed, result.removal_failed = removed, removal_failed
-    store.write_bytes(paths.snapshot_piece(partition), ("\n".join(lines) + "\n" if lines else "").encode())
-    result.snapshot_entries = len(lines)
-    flagged = SEP + SUPPRESSED_FLAG + SEP
-    result.snapshot_active = len(lines) - sum(1 for line in lines if flagged in line)
+    table = pa.concat_tables([p.cast(records.SNAPSHOT_SCHEMA) for p in pieces])
+    snapshot.write_piece(runtime, plan, partition, table)
+    result.snapshot_entries = table.num_rows
+    result.snapshot_active = snapshot.active(table)
     rejected.close()
     store.write_json(paths.result(partition), result.model_dump())
     return result
 
 
-def _not_applied(runtime: Runtime, root: str, partition: int, *, dry_run: bool, stop_reason: str) -> FinishResult:
+def _not_applied(
+    runtime: Runtime, plan: Plan, partition: int, changes: pa.Table, removals: pa.Table, *, dry_run: bool, why: str
+) -> FinishResult:
     """Counts for a run that sent nothing. A dry run reports what *would* happen; a blocked run
     reports the profiles it held back as failed, so the next run sends them."""
-    plan = load_plan(runtime, root)
     result = FinishResult(partition=partition)
-    upserts = read_rows(runtime, plan, partition, "upserts")
-    removals = read_rows(runtime, plan, partition, "removals")
     if dry_run:
-        result.upserted = len(upserts)
-        result.updated = sum(1 for row in upserts if row.fields[1])
+        result.upserted = changes.num_rows
+        result.updated = changes.num_rows - changes.column(records.OLD_HASH).null_count
         result.added = result.upserted - result.updated
-        result.removed = len(removals)
+        result.removed = removals.num_rows
         return result
     scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
     rejected = RejectedWriter(runtime.store, plan.paths.rejected_piece(f"finish-p{partition:03d}"), scrub)
-    for row in upserts:
-        part = plan.parts[int(row.fields[4])]
-        rejected.add(part.segment, part.blob, row.fields[5], row.contact.email, RowOutcome.FAILED.value, stop_reason)
+    emails = changes.column(records.EMAIL).to_pylist()
+    parts = changes.column(records.PART).to_pylist()
+    lines = changes.column(records.LINE).to_pylist()
+    for email, part_index, line in zip(emails, parts, lines, strict=True):
+        part = plan.parts[part_index]
+        rejected.add(part.segment, part.blob, line, email, RowOutcome.FAILED.value, why)
     rejected.close()
-    result.failed = len(upserts)
-    result.removal_failed = len(removals)
+    result.failed = changes.num_rows
+    result.removal_failed = removals.num_rows
     return result

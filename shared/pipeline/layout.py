@@ -1,16 +1,12 @@
-"""Blob names of one run, in one place, and the staging record format.
+"""Blob names of one run, in one place, and how profiles are spread over partitions.
 
-Staging, diff and snapshot files are newline-separated records of fields separated by U+001F (unit
-separator): splitting a line is one C call, which keeps the hot path fast, and readers replace both
-characters in values so a record can never be split wrongly.
+What the blobs hold is defined in ``shared.pipeline.records`` (Arrow schemas): staging and diff files are
+Arrow IPC streams, snapshot pieces Parquet.
 """
 
 from __future__ import annotations
 
 import zlib
-
-SEP = "\x1f"
-SEP_B = b"\x1f"
 
 
 def partition_of(email: str, partitions: int) -> int:
@@ -46,11 +42,17 @@ class RunPaths:
     def plan(self) -> str:
         return f"{self.root}/plan.json"
 
-    def stage_piece(self, partition: int, part: int) -> str:
-        return f"{self.root}/stage/p{partition:03d}/s{part:05d}.tsv"
+    def stage_piece(self, part: int) -> str:
+        """One source file's valid rows, grouped by partition (ranges in its stage result)."""
+        return f"{self.root}/stage/s{part:05d}.arrows"
 
-    def stage_prefix(self, partition: int) -> str:
-        return f"{self.root}/stage/p{partition:03d}/"
+    @property
+    def stage_pieces_prefix(self) -> str:
+        return f"{self.root}/stage/s"
+
+    @property
+    def stage_results_prefix(self) -> str:
+        return f"{self.root}/stage/results/"
 
     def stage_result(self, part: int) -> str:
         return f"{self.root}/stage/results/s{part:05d}.json"
@@ -63,15 +65,34 @@ class RunPaths:
         return f"{self.root}/rejected/"
 
     def diff_file(self, partition: int, kind: str) -> str:
+        """``changes``, ``removals``, ``carry`` (Arrow IPC) or ``json`` (the diff's counts)."""
         return f"{self.root}/diff/p{partition:03d}.{kind}"
 
-    def checkpoint(self, partition: int) -> str:
-        return f"{self.root}/apply/p{partition:03d}.json"
+    @property
+    def batches(self) -> str:
+        """How the run's changes are cut into vendor batches and the batches into apply units."""
+        return f"{self.root}/apply/batches.json"
+
+    def checkpoint(self, unit: int) -> str:
+        return f"{self.root}/apply/u{unit:04d}.json"
+
+    @property
+    def checkpoints_prefix(self) -> str:
+        return f"{self.root}/apply/u"
+
+    @property
+    def prepared(self) -> str:
+        """What the adapter's ``prepare()`` learned in pre-flight, handed to every activity of the run."""
+        return f"{self.root}/prepared.json"
 
     def result(self, partition: int) -> str:
         return f"{self.root}/result/p{partition:03d}.json"
 
     def snapshot_piece(self, partition: int) -> str:
+        return f"{self.root}/snapshot/p{partition:03d}.parquet"
+
+    def legacy_snapshot_piece(self, partition: int) -> str:
+        """Snapshots of the text pipeline (format 1): ``email, digest, flags, vendor id`` per line."""
         return f"{self.root}/snapshot/p{partition:03d}.tsv"
 
     @property

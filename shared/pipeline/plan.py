@@ -33,6 +33,7 @@ class SnapshotInfo(BaseModel):
     target: str
     fingerprint: str
     started_at: datetime | None = None  # when that run started: vendor changes since then are new
+    format: int = 1  # of its pieces: 1 text (older manifests say nothing), 2 Parquet (shared.pipeline.snapshot)
 
 
 class PartRef(BaseModel):

@@ -21,6 +21,9 @@ async def check_destination(runtime: Runtime, root: str) -> None:
     try:
         async with open_destination(runtime, plan) as destination:
             await with_retries(destination.preflight, retry_policy(runtime))
+            # Once per run: every later activity restores this instead of asking the vendor again.
+            await with_retries(destination.prepare, retry_policy(runtime))
+            runtime.store.write_json(plan.paths.prepared, destination.prepared_state())
             # Read once per run, not once per activity: on a large account this is many requests.
             await read_suppressions(runtime, plan, destination, retry_policy(runtime))
     except TargetNotFound as exc:

@@ -1,7 +1,9 @@
 """Step 3 — stage one source file: stream-read → map → normalise/validate → hash-partitioned staging.
 
-This is the hot path of a run (every profile passes here once), so it works on tuples and strings,
-writes each partition through a block writer, and never holds more than a few MB of one file.
+This is the hot path of a run (every profile passes here once), so it works on Arrow batches: the
+readers (``shared.segments.batches``) yield columns, ``shared.pipeline.clean`` normalises and validates
+them with vectorised kernels, and ``PartitionWriter`` writes the valid rows grouped by partition into one
+blob per source file. It never holds more than ``FLUSH_ROWS`` rows of one file.
 
 A file the readers cannot export as a whole (``UnreadableFile``) is *held back*: nothing of it is
 staged (its blocks are never committed, pieces of an earlier attempt are deleted), its rows are not
@@ -17,25 +19,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
-from zlib import crc32
 
+import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from shared.errors import SegmentFormatError
 from shared.models import HeldBackFile, Outcome
-from shared.pipeline.layout import SEP
-from shared.pipeline.normalise import email_problem, normalise_phone
+from shared.pipeline import records
+from shared.pipeline.clean import clean_batch
 from shared.pipeline.plan import PartRef, Plan, load_plan
 from shared.pipeline.rejected import HELD_BACK, RejectedWriter
 from shared.runtime import Runtime
-from shared.segments import RowError, UnreadableFile, read_part
+from shared.segments import UnreadableFile
+from shared.segments.batches import read_batches
 from shared.storage import BlobStore, BlockWriter
 
-FLUSH_LINES = 4096
-MALFORMED = "malformed email address"
-# No vendor documents accepting internationalised addresses (vendors.md), so they are invalid rather
-# than converted; it also means a look-alike (Cyrillic "а") is never merged with its ASCII twin.
-NON_ASCII = "malformed email address: it has non-ASCII characters, which the vendors do not document accepting"
+# Rows buffered per part before they are written out by partition: ~20 MB of Arrow data.
+FLUSH_ROWS = 262_144
 
 
 class StageResult(BaseModel):
@@ -44,11 +45,76 @@ class StageResult(BaseModel):
     invalid: int
     held_back: HeldBackFile | None = None
     # Valid rows staged per partition: what commit counts as failed for a partition whose diff never
-    # ran. Stored in the result blob, kept out of orchestration history.
+    # ran; and where each partition's rows sit in the part's staging blob ([offset, length] of Arrow IPC
+    # streams). Stored in the result blob, kept out of orchestration history.
     staged: dict[int, int] = Field(default_factory=dict, exclude=True)
+    ranges: dict[int, list[tuple[int, int]]] = Field(default_factory=dict, exclude=True)
 
     def document(self) -> dict[str, object]:
-        return {**self.model_dump(mode="json"), "staged": {str(k): v for k, v in self.staged.items()}}
+        return {
+            **self.model_dump(mode="json"),
+            "staged": {str(k): v for k, v in self.staged.items()},
+            "ranges": {str(k): [list(r) for r in v] for k, v in self.ranges.items()},
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, object]) -> StageResult:
+        result = cls.model_validate(document)
+        staged = document.get("staged") or {}
+        ranges = document.get("ranges") or {}
+        assert isinstance(staged, dict) and isinstance(ranges, dict)  # nosec B101
+        result.staged = {int(k): int(v) for k, v in staged.items()}
+        result.ranges = {int(k): [(int(o), int(n)) for o, n in v] for k, v in ranges.items()}
+        return result
+
+
+class PartitionWriter:
+    """The staging blob of one part: its valid rows grouped by partition, each group an Arrow IPC stream,
+    so a diff reads only its partition's byte ranges and a run has one staging blob per source file."""
+
+    def __init__(self, store: BlobStore, name: str, partitions: int) -> None:
+        self._store = store
+        self._name = name
+        self._partitions = partitions
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+        self._offset = 0
+        self._writer: BlockWriter | None = None
+        self.staged = [0] * partitions
+        self.ranges: dict[int, list[tuple[int, int]]] = {}
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._pending.append(table)
+            self._rows += table.num_rows
+            if self._rows >= FLUSH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._rows = [], 0
+        partition = records.partitions_of(table.column(records.KEY).to_numpy(), self._partitions)
+        order = np.argsort(partition, kind="stable")  # stable: rows keep their file order within a partition
+        table = table.take(pa.array(order))
+        counts = np.bincount(partition, minlength=self._partitions)
+        if self._writer is None:
+            self._writer = self._store.block_writer(self._name, threshold=4 * 1024 * 1024)
+        start = 0
+        for k in np.flatnonzero(counts):
+            count = int(counts[k])
+            data = records.ipc_bytes(table.slice(start, count))
+            start += count
+            self._writer.write(data)
+            self.ranges.setdefault(int(k), []).append((self._offset, len(data)))
+            self._offset += len(data)
+            self.staged[int(k)] += count
+
+    def close(self) -> None:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
 
 
 @contextmanager
@@ -69,13 +135,6 @@ def open_part(segments: BlobStore, part: PartRef) -> Iterator[BinaryIO]:
             yield stream
     finally:
         os.unlink(path)
-
-
-def _clean(record: str, values: tuple[str, ...], email: str, line: int) -> str:
-    """The record again with line breaks and unit separators inside values replaced by spaces, so a
-    value can never split a record (quoted CSV fields may hold both)."""
-    cleaned = (" ".join(v.split()) if v else v for v in values[1:])
-    return SEP.join((email, str(line), *(v.replace(SEP, " ") for v in cleaned)))
 
 
 def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
@@ -101,10 +160,7 @@ def stage_part(runtime: Runtime, root: str, index: int) -> StageResult:
 
 def _hold_back(runtime: Runtime, plan: Plan, index: int, exc: UnreadableFile, segment: str) -> StageResult:
     paths = plan.paths
-    suffix = f"/s{index:05d}.tsv"
-    for name in runtime.store.list_names(f"{plan.root}/stage/p"):
-        if name.endswith(suffix):  # pieces of an earlier attempt that got further
-            runtime.store.delete(name)
+    runtime.store.delete(paths.stage_piece(index))  # what an earlier attempt that got further wrote
     rows = exc.records or 0
     held = HeldBackFile(segment=segment, blob=exc.blob, line=exc.line, reason=exc.reason, rows=rows)
     rejected = RejectedWriter(runtime.store, paths.rejected_piece(f"stage-s{index:05d}"))
@@ -119,67 +175,41 @@ def _stage(runtime: Runtime, plan: Plan, index: int) -> StageResult:
     part = plan.parts[index]
     paths = plan.paths
     attributes = plan.export.attributes()
-    phone_at = attributes.index("phone") + 1 if "phone" in attributes else 0
-    partitions = plan.partitions
-
-    mask = partitions - 1
-    separators = len(attributes) + 1
-    writers: dict[int, BlockWriter] = {}
-    buffers: list[list[str]] = [[] for _ in range(partitions)]
+    writer = PartitionWriter(runtime.store, paths.stage_piece(index), plan.partitions)
     rejected = RejectedWriter(runtime.store, paths.rejected_piece(f"stage-s{index:05d}"))
     read = invalid = 0
-    staged = [0] * partitions
-
-    def flush(k: int) -> None:
-        writer = writers.get(k)
-        if writer is None:
-            writer = writers[k] = runtime.store.block_writer(paths.stage_piece(k, index), threshold=2 * 1024 * 1024)
-        writer.write(("\n".join(buffers[k]) + "\n").encode())
-        staged[k] += len(buffers[k])
-        buffers[k].clear()
+    invalid_outcome = Outcome.INVALID.value
 
     if part.problem is not None:  # known from discovery: do not open it
         raise UnreadableFile(part.problem, blob=part.blob, line=part.problem_line, records=0)
     with open_part(runtime.segments, part) as stream:
-        rows = read_part(part.source(), stream, plan.export.columns())
         try:
-            for item in rows:
-                read += 1
-                if isinstance(item, RowError):
-                    invalid += 1
-                    rejected.add(part.segment, part.blob, item.line, "", Outcome.INVALID.value, item.message)
+            for batch in read_batches(part.source(), stream, plan.export.columns()):
+                read += len(batch.lines) + len(batch.errors)
+                for error in batch.errors:
+                    rejected.add(part.segment, part.blob, error.line, "", invalid_outcome, error.message)
+                invalid += len(batch.errors)
+                if not len(batch.lines):
                     continue
-                line, values = item
-                email = values[0].strip().lower()
-                problem = email_problem(email)
-                if problem is None and phone_at and values[phone_at]:
-                    phone, problem = normalise_phone(values[phone_at])
-                    if problem is None:
-                        values = (*values[:phone_at], phone, *values[phone_at + 1 :])
-                if problem is not None:
-                    invalid += 1
-                    if not email.isascii() and problem == MALFORMED:
-                        problem = NON_ASCII
-                    rejected.add(part.segment, part.blob, line, values[0], Outcome.INVALID.value, problem)
-                    continue
-                k = crc32(email.encode()) & mask  # = partition_of(email, partitions), inlined: hot path
-                bucket = buffers[k]
-                record = SEP.join((email, str(line), *map(str.strip, values[1:])))
-                if "\n" in record or "\r" in record or record.count(SEP) != separators:
-                    record = _clean(record, values, email, line)
-                bucket.append(record)
-                if len(bucket) >= FLUSH_LINES:
-                    flush(k)
+                cleaned = clean_batch(batch.lines, batch.columns, attributes, index)
+                for line, email, reason in zip(
+                    cleaned.refused_lines, cleaned.refused_emails, cleaned.refused_reasons, strict=True
+                ):
+                    rejected.add(part.segment, part.blob, line, email, invalid_outcome, reason)
+                invalid += len(cleaned.refused_lines)
+                writer.add(cleaned.staged)
         except UnreadableFile as exc:
             if exc.records is None:
                 exc.records = read  # damaged part-way: the rows seen before the damage
             raise
-    for k in range(partitions):
-        if buffers[k]:
-            flush(k)
-    for writer in writers.values():
-        writer.close()
+    writer.close()
     rejected.close()
-    result = StageResult(part=index, read=read, invalid=invalid, staged={k: n for k, n in enumerate(staged) if n})
+    result = StageResult(
+        part=index,
+        read=read,
+        invalid=invalid,
+        staged={k: n for k, n in enumerate(writer.staged) if n},
+        ranges=writer.ranges,
+    )
     runtime.store.write_json(paths.stage_result(index), result.document())
     return result

@@ -11,7 +11,7 @@ import httpx
 
 from destinations import destination_class
 from destinations.base import Credential, Destination, Target
-from shared.pipeline.pacing import PacedTransport, RetryPolicy
+from shared.pipeline.pacing import PacedTransport, RetryPolicy, with_retries
 from shared.pipeline.plan import Plan
 from shared.runtime import Runtime
 
@@ -79,3 +79,13 @@ async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) 
         )
         transport.bucket_of = destination.rate_bucket
         yield destination
+
+
+async def make_ready(runtime: Runtime, plan: Plan, destination: Destination) -> None:
+    """What ``prepare()`` learned in pre-flight, handed to this activity's adapter (one ``prepare`` per
+    run); a run planned before that was stored prepares here."""
+    state = runtime.store.read_json_or_none(plan.paths.prepared)
+    if state is None:
+        await with_retries(destination.prepare, retry_policy(runtime))
+    else:
+        destination.restore_prepared(state)

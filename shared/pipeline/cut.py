@@ -1,0 +1,151 @@
+"""Step 4b — cut the run's changes into vendor batches, across partitions, and the batches into apply units.
+
+Partitions exist to spread diffing; a vendor batch has no reason to stop at a partition's end. So the
+changes of all partitions are taken as one sequence (partition 0's rows, then partition 1's, …) and cut
+greedily to the vendor's item and body-size limits: the fewest requests the export needs. Batches are
+then grouped into at most ``width`` contiguous *units*, one apply activity each.
+
+The cut is stored once (``apply/batches.json``) and never recomputed: a retried or replayed activity,
+poll and finish all see the same batches. Only numbers are stored — where each partition's rows start
+in the sequence and where each batch starts — so the cut of a million rows is a few kilobytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow.compute as pc
+from pydantic import BaseModel
+
+from destinations.base import VendorLimits
+from shared.pipeline.diff import read_diff
+from shared.pipeline.encode import encode_changes
+from shared.pipeline.plan import Plan, load_plan
+from shared.pipeline.vendor import make_ready, open_destination
+from shared.runtime import Runtime
+
+KINDS = ("changes", "removals")
+
+
+class Unit(BaseModel):
+    kind: str
+    first: int  # first batch
+    end: int  # one past the last batch
+
+
+class BatchCut(BaseModel):
+    """``offsets[kind][k]``: where partition k's rows start in the run's sequence (one more entry: the
+    total); ``bounds[kind][b]``: where batch b starts (one more entry: the total)."""
+
+    offsets: dict[str, list[int]]
+    bounds: dict[str, list[int]]
+    units: list[Unit]
+
+    def batches(self, kind: str) -> int:
+        return len(self.bounds[kind]) - 1
+
+    def rows_of(self, kind: str, batch: int) -> tuple[int, int]:
+        bounds = self.bounds[kind]
+        return bounds[batch], bounds[batch + 1]
+
+    def pieces(self, kind: str, start: int, end: int) -> list[tuple[int, int, int]]:
+        """(partition, first row, end row) within each partition, covering rows [start, end) of the sequence."""
+        offsets = self.offsets[kind]
+        found = []
+        for k in range(len(offsets) - 1):
+            low, high = max(start, offsets[k]), min(end, offsets[k + 1])
+            if low < high:
+                found.append((k, low - offsets[k], high - offsets[k]))
+        return found
+
+    def unit_of(self, kind: str, batch: int) -> int:
+        for index, unit in enumerate(self.units):
+            if unit.kind == kind and unit.first <= batch < unit.end:
+                return index
+        raise KeyError(f"no unit holds {kind} batch {batch}")
+
+    def batches_of_partition(self, kind: str, partition: int) -> list[int]:
+        offsets, bounds = self.offsets[kind], np.asarray(self.bounds[kind])
+        start, end = offsets[partition], offsets[partition + 1]
+        if start == end:
+            return []
+        first = int(np.searchsorted(bounds, start, side="right")) - 1
+        last = int(np.searchsorted(bounds, end, side="left"))
+        return list(range(first, last))
+
+
+def cut_bounds(sizes: np.ndarray, limits: VendorLimits, kind: str) -> list[int]:
+    """Greedy cut: a batch takes rows while it is within the item limit and (changes) the body limit
+    (each row's encoding plus its separator); every batch holds at least one row."""
+    n = len(sizes)
+    max_items = limits.upsert_batch_items if kind == "changes" else limits.remove_batch_items
+    max_bytes = (limits.upsert_batch_bytes or 0) - limits.envelope_bytes if kind == "changes" else 0
+    if max_bytes <= 0:
+        return [*range(0, n, max_items), n] if n else [0]
+    cumulative = np.cumsum(np.asarray(sizes, dtype=np.int64) + 1)
+    bounds, start = [0], 0
+    while start < n:
+        base = int(cumulative[start - 1]) if start else 0
+        by_bytes = int(np.searchsorted(cumulative, base + max_bytes, side="right"))
+        end = max(start + 1, min(start + max_items, by_bytes, n))
+        bounds.append(end)
+        start = end
+    return bounds
+
+
+def split_units(cut_bounds_by_kind: dict[str, list[int]], width: int) -> list[Unit]:
+    """At most ``width`` contiguous units per kind, changes before removals."""
+    units = []
+    for kind in KINDS:
+        batches = len(cut_bounds_by_kind[kind]) - 1
+        count = min(width, batches)
+        for i in range(count):
+            units.append(Unit(kind=kind, first=i * batches // count, end=(i + 1) * batches // count))
+    return units
+
+
+def _offsets(counts: Sequence[int]) -> list[int]:
+    return [0, *np.cumsum(np.asarray(counts, dtype=np.int64)).tolist()]
+
+
+async def cut_run(runtime: Runtime, root: str) -> BatchCut:
+    """Cut the run's batches and units (idempotent: an existing cut is returned as it is)."""
+    plan = load_plan(runtime, root)
+    existing = runtime.store.read_json_or_none(plan.paths.batches)
+    if existing is not None:
+        return BatchCut.model_validate(existing)
+    async with open_destination(runtime, plan) as destination:
+        await make_ready(runtime, plan, destination)
+        limits = type(destination).limits
+        sizes, counts = [], []
+        for k in range(plan.partitions):
+            changes = read_diff(runtime.store, plan, k, "changes")
+            counts.append(changes.num_rows)
+            if changes.num_rows:
+                encoded = encode_changes(destination, changes, plan.export.attributes())
+                sizes.append(np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False)))
+        removal_counts = [_rows(plan, runtime, k) for k in range(plan.partitions)]
+    all_sizes = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
+    bounds = {
+        "changes": cut_bounds(all_sizes, limits, "changes"),
+        "removals": cut_bounds(np.zeros(sum(removal_counts), dtype=np.int64), limits, "removals"),
+    }
+    cut = BatchCut(
+        offsets={"changes": _offsets(counts), "removals": _offsets(removal_counts)},
+        bounds=bounds,
+        units=split_units(bounds, plan.width),
+    )
+    runtime.store.write_json(plan.paths.batches, cut.model_dump())
+    return cut
+
+
+def _rows(plan: Plan, runtime: Runtime, partition: int) -> int:
+    if not plan.mirror:
+        return 0
+    return read_diff(runtime.store, plan, partition, "removals").num_rows
+
+
+def load_cut(runtime: Runtime, plan: Plan) -> BatchCut | None:
+    document = runtime.store.read_json_or_none(plan.paths.batches)
+    return None if document is None else BatchCut.model_validate(document)
