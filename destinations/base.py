@@ -233,6 +233,20 @@ class Destination:
         """Called once per activity before contacts are encoded. Nothing to do by default."""
         return None
 
+    def prepared_state(self) -> dict[str, Any]:
+        """What ``prepare`` learnt, so a run prepares once (in pre-flight) instead of once per activity.
+
+        JSON-serialisable and small (it is stored with the run), never a secret. {} by default and before
+        ``prepare`` ran."""
+        return {}
+
+    def restore_prepared(self, state: Mapping[str, Any]) -> None:
+        """Take a ``prepared_state`` of an adapter built for the same export: encoding and upserts then
+        behave exactly as after ``prepare``, and ``prepare`` sends no request for what was restored (it
+        still runs what it must run in every activity, such as Campaign Monitor's field check). A state
+        that does not fit this adapter is ignored. Nothing to do by default."""
+        return None
+
     async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
         """Addresses the vendor suppresses (email → reason); with ``since`` only those since then.
         Vendors with ``reads_suppressions`` False read nothing."""

@@ -69,6 +69,7 @@ from destinations.brevo.constants import (
     attribute_name,
 )
 from destinations.http import reset_header
+from destinations.preflight import run_checks
 from shared.errors import FieldsMissing, TargetNotFound
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
@@ -137,9 +138,10 @@ class BrevoDestination(Destination):
 
     async def preflight(self) -> None:
         """The list check doubles as the key check (it sits in the 10/s bucket; ``/v3/account`` is in
-        the 100/hour one). Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
-        await self.http.call("GET", LIST.format(list_id=self._require_list()))
-        await self._load_types()
+        the 100/hour one). Both reads run concurrently; ``destinations.preflight.PRECEDENCE`` decides which
+        error is reported when both fail. Raises CredentialRefused, TargetNotFound, FieldsMissing,
+        RetryableDestinationError."""
+        await run_checks(self.http.call("GET", LIST.format(list_id=self._require_list())), self._load_types())
 
     async def _load_types(self) -> dict[str, str]:
         if self._types is None:
@@ -158,8 +160,21 @@ class BrevoDestination(Destination):
         return self._types
 
     async def prepare(self) -> None:
-        """Attribute types, to refuse values Brevo would silently drop."""
+        """Attribute types, to refuse values Brevo would silently drop; nothing once they are known (read
+        by ``preflight``, an earlier ``prepare`` or ``restore_prepared``)."""
         await self._load_types()
+
+    def prepared_state(self) -> dict[str, Any]:
+        """The attribute types ``prepare`` learnt (mapped attribute → Brevo type); {} before it ran."""
+        return {} if self._types is None else {"attribute_types": dict(self._types)}
+
+    def restore_prepared(self, state: Mapping[str, Any]) -> None:
+        """Take the types of ``prepared_state``. A state that does not give a type for every mapped
+        attribute (another mapping, an empty state) is ignored: ``prepare`` then reads them."""
+        types = state.get("attribute_types")
+        if not isinstance(types, Mapping) or any(not isinstance(types.get(name), str) for name in self._attributes):
+            return
+        self._types = {name: str(types[name]) for name in self._attributes}
 
     async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
         """Blocklisted members of the list. One request per 1,000 members (contacts bucket); with ``since``

@@ -65,6 +65,7 @@ from destinations.campaign_monitor.constants import (
     field_key,
 )
 from destinations.http import reset_header
+from destinations.preflight import run_checks
 from shared.errors import FieldsMissing, TargetNotFound, VendorUnavailable
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
@@ -128,10 +129,14 @@ class CampaignMonitorDestination(Destination):
         return response
 
     async def preflight(self) -> None:
-        """Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
-        await self._call("GET", SYSTEM_DATE)
-        await self._call("GET", LIST.format(list_id=self.target.list_id))
-        await self._check_fields()
+        """The three reads run concurrently; ``destinations.preflight.PRECEDENCE`` decides which error is
+        reported when several fail. Raises CredentialRefused, TargetNotFound, FieldsMissing,
+        RetryableDestinationError."""
+        await run_checks(
+            self._call("GET", SYSTEM_DATE),
+            self._call("GET", LIST.format(list_id=self.target.list_id)),
+            self._check_fields(),
+        )
 
     async def prepare(self) -> None:
         """The mapped custom fields are checked again in every activity (one request): Campaign Monitor
@@ -141,6 +146,9 @@ class CampaignMonitorDestination(Destination):
         Raises FieldsMissing, CredentialRefused, TargetNotFound, RetryableDestinationError."""
         if self._custom:
             await self._check_fields()
+
+    # ``prepared_state``/``restore_prepared`` keep the defaults: ``prepare`` learns nothing that encoding
+    # uses, it re-checks the fields, and that check is the point of running it in every activity.
 
     async def _check_fields(self) -> None:
         fields = self.http.json(await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id)))

@@ -95,6 +95,7 @@ from destinations.mailchimp.constants import (
     SUPPRESSED_STATUSES,
     TEMPORARY_MARKERS,
 )
+from destinations.preflight import run_checks
 from shared.errors import CredentialRefused, FieldsMissing
 
 # Marks a step-2 member Mailchimp refused for lacking ``status``: it is updated by PATCH instead.
@@ -200,9 +201,19 @@ class MailchimpDestination(Destination):
     # ---- pre-flight ----------------------------------------------------------------------------
 
     async def preflight(self) -> None:
-        """Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
-        await self._call("GET", PING)
-        await self._call("GET", self._list_path, params={"fields": "id,name"})
+        """The data centre is found first (an OAuth token needs the metadata call, once); then the ping,
+        the audience and its merge fields are read concurrently, and ``destinations.preflight.PRECEDENCE``
+        decides which error is reported when several fail.
+
+        Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError."""
+        await self._base_url()
+        await run_checks(
+            self._call("GET", PING),
+            self._call("GET", self._list_path, params={"fields": "id,name"}),
+            self._check_merge_fields(),
+        )
+
+    async def _check_merge_fields(self) -> None:
         path = MERGE_FIELDS.format(list_id=self.target.list_id)
         body = self.http.json(await self._call("GET", path, params={"count": 1000}))
         existing = {str(f.get("tag")) for f in body.get("merge_fields", [])}

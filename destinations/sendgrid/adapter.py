@@ -48,6 +48,7 @@ from destinations.base import (
     merge_verdicts,
 )
 from destinations.http import reset_header
+from destinations.preflight import run_checks
 from destinations.sendgrid.constants import (
     ASSUMED_RATE,
     BASE_URL,
@@ -132,15 +133,33 @@ class SendGridDestination(Destination):
     async def preflight(self) -> None:
         """Key works, list exists, mapped custom fields exist.
 
+        The three reads run concurrently; when several fail, ``destinations.preflight.PRECEDENCE`` decides
+        which error is reported (a refused key before a missing list before missing fields).
+
         Raises CredentialRefused, TargetNotFound, FieldsMissing, RetryableDestinationError.
         """
-        await self.http.call("GET", SCOPES)
-        await self.http.call("GET", LIST.format(list_id=self.target.list_id))
-        await self._load_fields()
+        await run_checks(
+            self.http.call("GET", SCOPES),
+            self.http.call("GET", LIST.format(list_id=self.target.list_id)),
+            self._load_fields(),
+        )
 
     async def prepare(self) -> None:
-        """Read the custom-field ids (one request) before contacts are encoded."""
+        """Read the custom-field ids (one request) before contacts are encoded; nothing once they are
+        known (read by ``preflight``, an earlier ``prepare`` or ``restore_prepared``)."""
         await self._load_fields()
+
+    def prepared_state(self) -> dict[str, Any]:
+        """The custom-field ids ``prepare`` learnt (name → SendGrid id); {} before it ran."""
+        return {} if self._field_ids is None else {"field_ids": dict(self._field_ids)}
+
+    def restore_prepared(self, state: Mapping[str, Any]) -> None:
+        """Take the field ids of ``prepared_state``. A state that does not name an id for every mapped
+        custom field (another mapping, an empty state) is ignored: ``prepare`` then reads them."""
+        ids = state.get("field_ids")
+        if not isinstance(ids, Mapping) or any(not isinstance(ids.get(name), str) for name in self._custom):
+            return
+        self._field_ids = {name: str(ids[name]) for name in self._custom}
 
     async def _load_fields(self) -> None:
         if self._field_ids is not None:

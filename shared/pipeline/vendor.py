@@ -82,10 +82,11 @@ async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) 
 
 
 async def make_ready(runtime: Runtime, plan: Plan, destination: Destination) -> None:
-    """What ``prepare()`` learned in pre-flight, handed to this activity's adapter (one ``prepare`` per
-    run); a run planned before that was stored prepares here."""
+    """What ``prepare()`` learned in pre-flight, handed to this activity's adapter: one vendor read per
+    run, not per activity. ``prepare()`` still runs after the restore — it sends nothing when the state
+    covers the mapping (SendGrid, Brevo), and Campaign Monitor re-checks its custom fields on purpose
+    (a field deleted after pre-flight would silently drop values)."""
     state = runtime.store.read_json_or_none(plan.paths.prepared)
-    if state is None:
-        await with_retries(destination.prepare, retry_policy(runtime))
-    else:
+    if state is not None:
         destination.restore_prepared(state)
+    await with_retries(destination.prepare, retry_policy(runtime))
