@@ -96,7 +96,7 @@ async def test_apply_stops_at_its_time_budget_and_is_called_again_for_the_rest(a
         assert report is not None and report.status is RunStatus.SUCCEEDED, report and report.errors
         assert report.outcomes.upserted == len(sample.expected)
         assert set(env.simulator.members(env.target_id)) == set(sample.expected)
-        applies = [e for e in instance.history if e["EventType"] == TASK_SCHEDULED and e["Name"] == "apply_partition"]
+        applies = [e for e in instance.history if e["EventType"] == TASK_SCHEDULED and e["Name"] == "apply_batches"]
         assert len(applies) >= 2, "the apply was not split at its budget"
         delivered = env.simulator.upserted_emails()
         assert len(delivered) == len(set(delivered)), "a unit sent again what an earlier one had sent"

@@ -78,23 +78,23 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
     sample = seed_sample(env.runtime.segments, 4000)
     env.add_export()
     calls: dict[str, Any] = {"n": 0, "broken": None}
-    original = activities.apply_partition
+    original = activities.apply_unit
 
-    async def flaky(runtime, root, partition, *, removals, deadline=None):  # the third partition always fails
+    async def flaky(runtime, root, unit, *, deadline=None):  # the third unit always fails
         calls["n"] += 1
         if calls["n"] == 3:
-            calls["broken"] = partition
-        if partition == calls["broken"]:
+            calls["broken"] = unit
+        if unit == calls["broken"]:
             raise RuntimeError("worker lost")
-        return await original(runtime, root, partition, removals=removals, deadline=deadline)
+        return await original(runtime, root, unit, deadline=deadline)
 
-    monkeypatch.setattr(activities, "apply_partition", flaky)
+    monkeypatch.setattr(activities, "apply_unit", flaky)
     _, first = await env.run("weekly", trigger="on_demand")
     assert first is not None
     assert first.outcomes.total() == sample.rows
     assert first.outcomes.failed > 0 and first.outcomes.upserted > 0
     sent_first = set(put_emails(env))
-    monkeypatch.setattr(activities, "apply_partition", original)
+    monkeypatch.setattr(activities, "apply_unit", original)
     env.simulator.reset_log()
 
     _, second = await env.run("weekly")

@@ -66,7 +66,7 @@ async def test_a_run_is_traced_measured_and_logged_without_the_credential(
     finished = spans.get_finished_spans()
     activity_spans = [s for s in finished if s.name.startswith("activity ")]
     names = {s.attributes["export.activity"] for s in activity_spans if s.attributes}
-    assert names <= set(ACTIVITIES) and {"plan_run", "stage_part", "apply_partition", "commit_run"} <= names
+    assert names <= set(ACTIVITIES) and {"plan_run", "stage_part", "apply_batches", "commit_run"} <= names
     for span in activity_spans:
         assert span.attributes is not None
         assert span.attributes["export.id"] == "weekly"

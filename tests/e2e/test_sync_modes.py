@@ -169,17 +169,21 @@ async def test_an_unsubscribed_contact_stays_unsubscribed_in_every_mode(env: Loc
 
 def snapshot_emails(env: LocalEnv) -> set[str]:
     """Active contacts the committed snapshot believes the vendor holds."""
-    from shared.pipeline.layout import SEP, RunPaths
+    import io
+
+    import pyarrow.parquet as pq
+
+    from shared.pipeline.layout import RunPaths
 
     manifest = env.runtime.store.read_json(snapshot_manifest("weekly"))[0]
     paths = RunPaths.from_root(manifest["root"])
     emails = set()
     for k in range(manifest["partitions"]):
-        data = env.runtime.store.read_bytes_or_none(paths.snapshot_piece(k)) or b""
-        for record in data.decode().splitlines():
-            email, _digest, flags, _vendor_id = record.split(SEP)
-            if "S" not in flags:
-                emails.add(email)
+        data = env.runtime.store.read_bytes_or_none(paths.snapshot_piece(k))
+        if data:
+            for entry in pq.read_table(io.BytesIO(data)).to_pylist():
+                if not entry["suppressed"]:
+                    emails.add(entry["email"])
     return emails
 
 
@@ -194,24 +198,24 @@ async def test_a_run_interrupted_during_sync_leaves_a_true_snapshot(
     await env.run("weekly")
     updated, _changed, _left, _joined = refresh(profiles)
     write_profiles(env.runtime.segments, SEGMENT, updated)
-    original = activities.apply_partition
+    original = activities.apply_unit
     calls: dict[str, Any] = {"n": 0, "broken": None}
 
-    async def dies_on_the_second(runtime, root, partition, *, removals, deadline=None):  # every attempt there
+    async def dies_on_the_second(runtime, root, unit, *, deadline=None):  # every attempt there
         calls["n"] += 1
         if calls["n"] == 2:
-            calls["broken"] = partition
-        if partition == calls["broken"]:
+            calls["broken"] = unit
+        if unit == calls["broken"]:
             raise RuntimeError("worker lost")
-        return await original(runtime, root, partition, removals=removals, deadline=deadline)
+        return await original(runtime, root, unit, deadline=deadline)
 
-    monkeypatch.setattr(activities, "apply_partition", dies_on_the_second)
+    monkeypatch.setattr(activities, "apply_unit", dies_on_the_second)
     _, interrupted = await env.run("weekly")
     assert interrupted is not None and interrupted.status is RunStatus.COMPLETED_WITH_ERRORS
     assert interrupted.outcomes.total() == interrupted.profiles_read
     assert snapshot_emails(env) == set(env.simulator.members(env.target_id))
 
-    monkeypatch.setattr(activities, "apply_partition", original)
+    monkeypatch.setattr(activities, "apply_unit", original)
     _, rerun = await env.run("weekly")
     assert rerun is not None and rerun.status is RunStatus.SUCCEEDED, rerun.errors
     assert rerun.outcomes.total() == rerun.profiles_read

@@ -77,9 +77,9 @@ def test_a_host_killed_mid_apply_resumes_the_same_run_and_resends_at_most_a_batc
     applied = 0
     try:
         for event in _events(first):
-            if event["event"] == "scheduled" and event["name"] == "apply_partition":
+            if event["event"] == "scheduled" and event["name"] == "apply_batches":
                 in_flight.add(event["input"])
-            elif event["event"] == "completed" and event["name"] == "apply_partition":
+            elif event["event"] == "completed" and event["name"] == "apply_batches":
                 in_flight.discard(event["input"])
                 applied += 1
                 if applied == 2:  # mid-apply: some partitions sent, others in flight or waiting

@@ -50,12 +50,3 @@ def test_partitions_are_stable_and_cover_all() -> None:
     for email in emails[:200]:
         for new in (2, 32):
             assert partition_of(email, 8) in snapshot_sources(partition_of(email, new), new, 8)
-
-
-def test_a_value_with_line_breaks_or_separators_cannot_split_a_staging_record() -> None:
-    from shared.pipeline.layout import SEP
-    from shared.pipeline.stage import _clean
-
-    record = _clean("", ("a@b.co", "Ada\nLove", "x\x1fy", "  Lisbon \r\n"), "a@b.co", 7)
-    assert record.split(SEP) == ["a@b.co", "7", "Ada Love", "x y", "Lisbon"]
-    assert "\n" not in record and "\r" not in record

@@ -18,6 +18,7 @@ from shared.orchestration.orchestrator import export_orchestrator
 PROFILES = 1_000_000
 PARTS = 64
 PARTITIONS = 32
+UNITS = 16  # batches are cut across partitions, then grouped into at most ``width`` apply units
 
 
 def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[str, Any]:
@@ -63,9 +64,13 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
             "duplicates": 0,
         }
 
+    def cut(payload: dict[str, Any]) -> dict[str, Any]:
+        count(names.CUT_BATCHES)
+        return {"units": UNITS, "batches": {"changes": 34, "removals": 0}}
+
     def apply(payload: dict[str, Any]) -> dict[str, Any]:
-        count(names.APPLY_PARTITION)
-        return {"partition": payload["partition"], "batches": 2, "pending_jobs": 2}
+        count(names.APPLY_BATCHES)
+        return {"unit": payload["unit"], "batches": 2, "pending_jobs": 2}
 
     def poll(payload: dict[str, Any]) -> dict[str, Any]:
         count(names.POLL_JOBS)
@@ -85,7 +90,8 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
         names.CHECK_DESTINATION: check,
         names.STAGE_PART: stage,
         names.DIFF_PARTITION: diff,
-        names.APPLY_PARTITION: apply,
+        names.CUT_BATCHES: cut,
+        names.APPLY_BATCHES: apply,
         names.POLL_JOBS: poll,
         names.FINISH_PARTITION: finish,
         names.COMMIT_RUN: commit,
@@ -102,7 +108,8 @@ async def test_a_million_profile_run_has_a_history_under_500_events(width: int) 
     assert instance.error is None
     assert instance.output["profiles_read"] == PROFILES
     assert calls[names.STAGE_PART] == PARTS
-    assert calls[names.APPLY_PARTITION] == PARTITIONS
+    assert calls[names.CUT_BATCHES] == 1
+    assert calls[names.APPLY_BATCHES] == UNITS
     assert calls[names.FINISH_PARTITION] == PARTITIONS
     assert calls[names.POLL_JOBS] == 3
     assert len(instance.history) < 500, len(instance.history)
@@ -123,16 +130,21 @@ async def test_apply_in_bounded_units_continues_as_new_and_finishes_every_partit
         return {**plan(payload), "parts": 2, "partitions": 4, "width": 2, "units_per_generation": 3}
 
     def apply_in_units(payload: dict[str, Any]) -> dict[str, Any]:
-        k = payload["partition"]
+        k = payload["unit"]
         applied[k] = applied.get(k, 0) + 1
-        return {"partition": k, "batches": 1, "pending_jobs": 1, "more": applied[k] < 3}  # 3 units each
+        return {"unit": k, "batches": 1, "pending_jobs": 1, "more": applied[k] < 3}  # 3 activities each
 
     def finish(payload: dict[str, Any]) -> dict[str, Any]:
         finished.append(payload["partition"])
         return {}
 
     activities.update(
-        {names.PLAN_RUN: small_plan, names.APPLY_PARTITION: apply_in_units, names.FINISH_PARTITION: finish}
+        {
+            names.PLAN_RUN: small_plan,
+            names.CUT_BATCHES: lambda payload: {"units": 4, "batches": {"changes": 4, "removals": 0}},
+            names.APPLY_BATCHES: apply_in_units,
+            names.FINISH_PARTITION: finish,
+        }
     )
     continued: list[str] = []
     host = LocalDurableHost(
