@@ -61,7 +61,12 @@ def batch_columns(
 
 def present(values: pa.Array) -> pa.Array:
     """Null where the value is empty (or null): the rows that hold no value."""
-    return pc.if_else(pc.equal(values, ""), _NULL, values)
+    holds = pc.fill_null(pc.not_equal(values, ""), False)
+    if values.offset or holds.offset:
+        return pc.if_else(holds, values, _NULL)
+    # Unsliced: the same buffers under a new validity bitmap (bit i: row i holds a value); nothing copied.
+    _, offsets, data = values.buffers()
+    return pa.Array.from_buffers(pa.string(), len(values), [holds.buffers()[1], offsets, data])
 
 
 def key(name: str) -> str:
