@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -71,6 +71,9 @@ from destinations.brevo.constants import (
 from destinations.http import reset_header
 from destinations.preflight import run_checks
 from shared.errors import FieldsMissing, TargetNotFound
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
@@ -206,6 +209,13 @@ class BrevoDestination(Destination):
         if attributes:
             item["attributes"] = attributes
         return compact_json(item)
+
+    def encode_batch(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array:
+        """``encode_contact`` a column at a time (``destinations.brevo.encoding``)."""
+        from destinations.brevo import encoding  # imports pyarrow: only when encoding, not at import
+
+        encoded = encoding.encode_batch(emails, attributes, self._attributes)
+        return super().encode_batch(emails, attributes) if encoded is None else encoded
 
     def _refusal(self, contact: Contact) -> str | None:
         """Brevo silently drops a value of the wrong type; refusing it here says why."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
@@ -67,6 +67,9 @@ from destinations.campaign_monitor.constants import (
 from destinations.http import reset_header
 from destinations.preflight import run_checks
 from shared.errors import FieldsMissing, TargetNotFound, VendorUnavailable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
@@ -171,6 +174,12 @@ class CampaignMonitorDestination(Destination):
         if custom:
             subscriber["CustomFields"] = custom
         return compact_json(subscriber)
+
+    def encode_batch(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array:
+        """``encode_contact`` a column at a time (``destinations.campaign_monitor.encoding``)."""
+        from destinations.campaign_monitor import encoding  # imports pyarrow: only when encoding
+
+        return encoding.encode_batch(emails, attributes)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""

@@ -57,7 +57,7 @@ import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
@@ -97,6 +97,9 @@ from destinations.mailchimp.constants import (
 )
 from destinations.preflight import run_checks
 from shared.errors import CredentialRefused, FieldsMissing
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Marks a step-2 member Mailchimp refused for lacking ``status``: it is updated by PATCH instead.
 STATUS_REQUIRED = "Mailchimp requires a status for this member"
@@ -251,6 +254,13 @@ class MailchimpDestination(Destination):
         if merge:
             member["merge_fields"] = merge
         return compact_json(member)
+
+    def encode_batch(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array:
+        """``encode_contact`` a column at a time (``destinations.mailchimp.encoding``). Raises as it."""
+        from destinations.mailchimp import encoding  # imports pyarrow: only when encoding, not at import
+
+        encoded = encoding.encode_batch(emails, attributes, self._tags)
+        return super().encode_batch(emails, attributes) if encoded is None else encoded
 
     async def load_suppressed(self, since: datetime | None = None) -> dict[str, str]:
         """Members unsubscribed or cleaned (email → reason), 1,000 a page; with ``since`` only those changed

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
@@ -67,6 +67,9 @@ from destinations.omnisend.constants import (
     TAGS_PER_MINUTE,
     UNTAG_MAX,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
 
@@ -176,6 +179,18 @@ class OmnisendDestination(Destination):
         if custom:
             item["customProperties"] = custom
         return compact_json(item)
+
+    def encode_batch(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array:
+        """``encode_contact`` a column at a time (``destinations.omnisend.encoding``)."""
+        from destinations.omnisend import encoding  # imports pyarrow: only when encoding, not at import
+
+        return encoding.encode_batch(
+            emails,
+            attributes,
+            status=self.target.new_contact_status,
+            status_at=self._status_at,
+            tag=self.target.list_id,
+        )
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Raises CredentialRefused, RequestRejected, RetryableDestinationError."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
@@ -73,6 +73,9 @@ from destinations.sendgrid.constants import (
     rate_bucket_of,
 )
 from shared.errors import FieldsMissing, RequestRejected
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=True)
 
@@ -216,6 +219,13 @@ class SendGridDestination(Destination):
         if custom:
             item["custom_fields"] = custom
         return compact_json(item)
+
+    def encode_batch(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array:
+        """``encode_contact`` a column at a time (``destinations.sendgrid.encoding``). Raises as it."""
+        from destinations.sendgrid import encoding  # imports pyarrow: only when encoding, not at import
+
+        encoded = encoding.encode_batch(emails, attributes, self._field_ids)
+        return super().encode_batch(emails, attributes) if encoded is None else encoded
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Submit an import job for the batch.
