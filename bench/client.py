@@ -21,10 +21,16 @@ import json
 import resource
 import time
 
+import numpy as np
+import pyarrow.compute as pc
+from pydantic import SecretStr
+
 from destinations.base import Credential, Target
 from destinations.sendgrid import SendGridDestination
-from shared.pipeline.apply import cut_batches, read_rows
-from shared.pipeline.diff import diff_partition
+from shared.pipeline.apply import UnitRows
+from shared.pipeline.cut import BatchCut, cut_bounds, split_units
+from shared.pipeline.diff import diff_partition, read_diff
+from shared.pipeline.encode import contacts, encode_changes
 from shared.pipeline.plan import load_plan
 from shared.pipeline.stage import stage_part
 from shared.runtime import Runtime
@@ -59,21 +65,41 @@ def measure(connection_string: str, container: str, segments: str, root: str) ->
     for k in range(plan.partitions):
         diff_partition(runtime, root, k)
     diffed = time.perf_counter()
-    # The payloads, built by a real adapter exactly as apply builds them (the vendor "answers instantly").
+    # The payloads, built by a real adapter exactly as cut and apply build them (the vendor "answers
+    # instantly"): every change encoded once to cut the batches across partitions, then each apply unit's
+    # rows read, encoded again, made into contacts and joined into request bodies.
     adapter = SendGridDestination(
         client=None,  # type: ignore[arg-type]  # never sends
-        credential=Credential(secret=__import__("pydantic").SecretStr("unused")),
+        credential=Credential(secret=SecretStr("unused")),
         target=Target(list_id="bench", mapped_attributes=tuple(plan.export.attributes())),
     )
-    adapter._field_ids = {}
-    payload_bytes = 0
-    contacts = 0
+    adapter._field_ids = {}  # no custom fields mapped: what prepare() learns for this mapping
+    attributes = plan.export.attributes()
+    sizes, counts = [], []
     for k in range(plan.partitions):
-        rows = read_rows(runtime, plan, k, "upserts")
-        encoded = [adapter.encode_contact(row.contact) for row in rows]
-        contacts += len(encoded)
-        for start, end in cut_batches([len(e) for e in encoded], SendGridDestination.limits, "upserts"):
-            payload_bytes += len(adapter._envelope_head + b",".join(encoded[start:end]) + b"]}")
+        changes = read_diff(runtime.store, plan, k, "changes")
+        counts.append(changes.num_rows)
+        if changes.num_rows:
+            encoded = encode_changes(adapter, changes, attributes)
+            sizes.append(np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False)))
+    bounds = cut_bounds(np.concatenate(sizes) if sizes else np.zeros(0), SendGridDestination.limits, "changes")
+    cut = BatchCut(
+        offsets={"changes": [0, *np.cumsum(counts).tolist()], "removals": [0] * (plan.partitions + 1)},
+        bounds={"changes": bounds, "removals": [0]},
+        units=split_units({"changes": bounds, "removals": [0]}, plan.width),
+    )
+    payload_bytes = 0
+    sent = 0
+    for unit in cut.units:
+        start, end = cut.rows_of("changes", unit.first)[0], cut.rows_of("changes", unit.end - 1)[1]
+        table = UnitRows(runtime, plan, cut).rows("changes", start, end)
+        encoded = encode_changes(adapter, table, attributes)
+        for batch in range(unit.first, unit.end):
+            low, high = cut.rows_of("changes", batch)
+            sent += len(contacts(table.slice(low - start, high - low), attributes))
+            bodies = encoded.slice(low - start, high - low).to_pylist()
+            payload_bytes += len(adapter._envelope_head + b",".join(bodies) + b"]}")
+    contacts_sent = sent
     finished = time.perf_counter()
     cpu = _cpu_seconds() - cpu
     seconds = finished - started
@@ -87,7 +113,8 @@ def measure(connection_string: str, container: str, segments: str, root: str) ->
         "stage_seconds": round(staged - started, 3),
         "diff_seconds": round(diffed - staged, 3),
         "serialise_seconds": round(finished - diffed, 3),
-        "contacts": contacts,
+        "contacts": contacts_sent,
+        "batches": cut.batches("changes"),
         "payload_mb": round(payload_bytes / 1e6, 1),
         "cpu_seconds": round(cpu, 3),
         "peak_rss_mb": round(_rss_mb(), 1),

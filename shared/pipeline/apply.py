@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -226,10 +226,92 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
                 sent.append(index)
                 await _run_batch(destination, runtime, checkpoint, kind, index, batch, bodies)
 
-        await asyncio.gather(*(one(b) for b in todo))
+        drain = None
+        if type(destination).limits.asynchronous:
+            # Jobs finish while later batches wait for the pacer: read their answers in the meantime,
+            # so only the last jobs are left for the poll rounds after apply.
+            first_poll = runtime.settings.first_poll_seconds * runtime.settings.vendor_time_scale
+            rows_of = functools.partial(_unit_emails, table, cut, kind, base)
+            drain = JobDrain(runtime, destination, checkpoint, kind, rows_of, first_poll)
+            drain.start()
+        try:
+            await asyncio.gather(*(one(b) for b in todo))
+        finally:
+            if drain is not None:
+                await drain.stop()
         result.pending_jobs = len(checkpoint.jobs)
     checkpoint.save(force=True)
     return result
+
+
+def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: int) -> list[Contact]:
+    start, end = cut.rows_of(kind, batch)
+    return email_contacts(table.column(records.EMAIL).slice(start - base, end - start).to_pylist())
+
+
+class JobDrain:
+    """Polls a unit's oldest submitted job while the unit is still sending: one request at a time, only
+    for a job older than the first poll delay, backing off by the vendor's hint while it runs."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        destination: Destination,
+        checkpoint: Checkpoint,
+        kind: str,
+        emails_of: Callable[[int], list[Contact]],
+        first_poll: float,
+    ) -> None:
+        self.runtime, self.destination, self.checkpoint = runtime, destination, checkpoint
+        self.kind, self.emails_of, self.first_poll = kind, emails_of, first_poll
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.polls = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until stopped; True when stopped."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        wait = self.first_poll
+        while not await self._pause(wait):
+            jobs = self.checkpoint.jobs
+            if not jobs:
+                wait = self.first_poll
+                continue
+            key = min(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0)))
+            age = time.time() - float(jobs[key].get(SUBMITTED, 0.0))
+            if age < self.first_poll:
+                wait = self.first_poll - age
+                continue
+            job = jobs[key]
+            batch = self.emails_of(int(key))
+            self.polls += 1
+            try:
+                status = await _poll_one(self.runtime, self.destination, job, batch)
+            except RetryableDestinationError as exc:
+                wait = max(self.first_poll, exc.retry_after or 0.0)
+                continue
+            if not status.done:
+                wait = max(self.first_poll, status.retry_after or 0.0)
+                continue
+            expected = expected_outcome(self.kind)
+            self.checkpoint.done[key] = summarise(status.results, batch, expected, self.destination, job.get(WITHHELD))
+            del jobs[key]
+            self.checkpoint.save()
+            wait = 0.0  # the next oldest may be done too
 
 
 async def _newest_job_running(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from destinations.sendgrid import SendGridDestination
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
 from shared.models import RunStatus
 from shared.orchestration import activities
 
 pytestmark = pytest.mark.e2e
+
+
+# Batches of 500 (SendGrid takes 30,000): a few thousand profiles make several jobs in several apply units.
+SMALL_BATCHES = dataclasses.replace(SendGridDestination.limits, upsert_batch_items=500)
 
 
 @pytest.fixture
@@ -77,6 +83,10 @@ async def test_interrupted_run_is_finished_by_a_rerun_without_resending(
 ) -> None:
     sample = seed_sample(env.runtime.segments, 4000)
     env.add_export()
+    # Eight batches in four apply units, so one unit can fail alone.
+    monkeypatch.setattr(
+        SendGridDestination, "limits", dataclasses.replace(SendGridDestination.limits, upsert_batch_items=500)
+    )
     calls: dict[str, Any] = {"n": 0, "broken": None}
     original = activities.apply_unit
 
@@ -125,7 +135,10 @@ async def test_a_host_that_dies_mid_run_resumes_from_history(env: LocalEnv) -> N
     assert len(delivered) == len(set(delivered)), "a profile was sent twice"
 
 
-async def test_jobs_are_polled_newest_first_so_polls_stay_near_one_per_job(azurite: str) -> None:
+async def test_jobs_are_polled_newest_first_so_polls_stay_near_one_per_job(
+    azurite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SendGridDestination, "limits", SMALL_BATCHES)
     settings = {"rows_per_partition": 1000, "first_poll_seconds": 0.02, "max_poll_seconds": 0.05}
     with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.4}, settings=settings) as env:
         env.add_connection()
