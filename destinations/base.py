@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from destinations.http import RetryAfterParser, VendorHttp, retry_after_header, scrub
 from shared.errors import VendorUnavailable
+from shared.outcomes import Outcome
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,16 +65,6 @@ class RemovalPolicy(str, enum.Enum):
     DELETE = "delete"
 
 
-class RowOutcome(str, enum.Enum):
-    """What the vendor did with one contact."""
-
-    UPSERTED = "upserted"
-    REMOVED = "removed"
-    SUPPRESSED = "suppressed"  # compliance: unsubscribed, bounced, blocklisted — never retried
-    REJECTED = "rejected"  # refused for another stated reason (bad field value, ...)
-    FAILED = "failed"  # gave up; retried at the next run
-
-
 @dataclass(slots=True)
 class Contact:
     """One profile as the vendor should hold it. ``email`` is already normalised."""
@@ -86,7 +77,7 @@ class Contact:
 @dataclass(slots=True)
 class RowResult:
     email: str
-    outcome: RowOutcome
+    outcome: Outcome
     reason: str | None = None  # plain words, from the vendor's answer; never a secret
     vendor_id: str | None = None
 
@@ -329,17 +320,17 @@ class Destination:
             f"{self.display_name} no longer knows {noun} {job_id} (HTTP 404 when polled); "
             "what it kept is unknown, so the row is sent again at the next run"
         )
-        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
 
 
 def failed_rows(contacts: Sequence[Contact], reason: str) -> list[RowResult]:
-    return [RowResult(c.email, RowOutcome.FAILED, reason) for c in contacts]
+    return [RowResult(c.email, Outcome.FAILED, reason) for c in contacts]
 
 
 def merge_verdicts(
     contacts: Sequence[Contact],
     verdicts: Mapping[str, Sequence[str]],
-    default: RowOutcome,
+    default: Outcome,
     default_reason: str | None = None,
 ) -> list[RowResult]:
     """One result per contact: its verdict (``[outcome, reason]``) if it has one, else ``default``."""
@@ -347,7 +338,7 @@ def merge_verdicts(
     for contact in contacts:
         verdict = verdicts.get(contact.email)
         if verdict is not None:
-            results.append(RowResult(contact.email, RowOutcome(verdict[0]), verdict[1] or None))
+            results.append(RowResult(contact.email, Outcome(verdict[0]), verdict[1] or None))
         else:
             results.append(RowResult(contact.email, default, default_reason))
     return results
@@ -360,10 +351,10 @@ __all__ = [
     "Credential",
     "Destination",
     "JobStatus",
+    "Outcome",
     "RateLimit",
     "RemovalPolicy",
     "RetryAfterParser",
-    "RowOutcome",
     "RowResult",
     "Target",
     "VendorLimits",

@@ -141,18 +141,6 @@ class RunRequest(Strict):
     approve_mass_removal: bool = False
 
 
-class Outcome(str, enum.Enum):
-    """Where each profile read ends: exactly one of these."""
-
-    UPSERTED = "upserted"
-    UNCHANGED = "unchanged"
-    INVALID = "invalid"
-    DUPLICATE = "duplicate"
-    SUPPRESSED = "suppressed"
-    REJECTED = "rejected"
-    FAILED = "failed"
-
-
 class OutcomeCounts(BaseModel):
     upserted: int = 0
     unchanged: int = 0

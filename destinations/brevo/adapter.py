@@ -39,8 +39,8 @@ from destinations.base import (
     Credential,
     Destination,
     JobStatus,
+    Outcome,
     RemovalPolicy,
-    RowOutcome,
     RowResult,
     Target,
     VendorLimits,
@@ -238,11 +238,11 @@ class BrevoDestination(Destination):
         chosen: list[bytes] = []
         for contact, body in zip(contacts, encoded, strict=True):
             if (problem := self._refusal(contact)) is not None:
-                verdicts[contact.email] = [RowOutcome.REJECTED.value, problem]
+                verdicts[contact.email] = [Outcome.REJECTED.value, problem]
             else:
                 chosen.append(body)
         if not chosen:
-            return BatchResult(results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, "not sent"))
+            return BatchResult(results=merge_verdicts(contacts, verdicts, Outcome.FAILED, "not sent"))
         response = await self.http.call("POST", IMPORT, content=self._envelope_head + b",".join(chosen) + b"]}")
         return BatchResult(job={"process_id": self.http.json(response, "processId"), "verdicts": verdicts})
 
@@ -260,18 +260,18 @@ class BrevoDestination(Destination):
         named, unreadable = await self._reports(body.get("info"), process_id)
         for email, reason in named.items():
             if email in sent:
-                verdicts[email] = [RowOutcome.REJECTED.value, reason]
+                verdicts[email] = [Outcome.REJECTED.value, reason]
         if status in ENDED_BADLY:
             error = self.scrub(str(body.get("error") or "no reason given"))
             reason = f"Brevo import process {process_id} {status} ({error}); which rows it imported is unknown"
-            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
         if status != COMPLETED:
             reason = f"Brevo import process {process_id} ended in an unknown state {status!r}"
-            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
         if unreadable:
             reason = f"{'; '.join(unreadable)}; which rows Brevo imported is unknown"
-            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
-        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.UPSERTED))
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.UPSERTED))
 
     async def _reports(self, info: Any, process_id: object) -> tuple[dict[str, str], list[str]]:
         """Rows named by the process's import reports (email → reason), and what could not be read."""
@@ -316,4 +316,4 @@ class BrevoDestination(Destination):
                     self.http.check(response, f"contact {contact.email}")
 
             await asyncio.gather(*(one(c) for c in contacts))
-        return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
+        return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])

@@ -37,8 +37,8 @@ from destinations.base import (
     Contact,
     Credential,
     Destination,
+    Outcome,
     RemovalPolicy,
-    RowOutcome,
     RowResult,
     Target,
     VendorLimits,
@@ -191,7 +191,7 @@ class CampaignMonitorDestination(Destination):
             if long is not None:
                 verdicts[contact.email] = RowResult(
                     contact.email,
-                    RowOutcome.REJECTED,
+                    Outcome.REJECTED,
                     f"{long} is longer than Campaign Monitor's {MAX_VALUE} characters",
                 )
             elif contact.email not in sent:
@@ -219,16 +219,16 @@ class CampaignMonitorDestination(Destination):
             failures += 1
             if code in COMPLIANCE_CODES:
                 reason = f"{COMPLIANCE_CODES[code]} in Campaign Monitor ({message})"
-                verdicts[email] = RowResult(email, RowOutcome.SUPPRESSED, reason)
+                verdicts[email] = RowResult(email, Outcome.SUPPRESSED, reason)
             else:
-                verdicts[email] = RowResult(email, RowOutcome.REJECTED, message)
+                verdicts[email] = RowResult(email, Outcome.REJECTED, message)
         kept = _number(summary, "TotalNewSubscribers") + _number(summary, "TotalExistingSubscribers")
         if kept + failures == len(sent):
-            default = RowResult("", RowOutcome.UPSERTED)
+            default = RowResult("", Outcome.UPSERTED)
         else:
             default = RowResult(
                 "",
-                RowOutcome.FAILED,
+                Outcome.FAILED,
                 f"Campaign Monitor's import summary accounts for {kept + failures} of the {len(sent)} subscribers sent "
                 "(new + existing + failures): it dropped some without naming them, so which were kept is unknown",
             )
@@ -254,9 +254,9 @@ class CampaignMonitorDestination(Destination):
                     "DELETE", SUBSCRIBER.format(list_id=self.target.list_id), params={"email": contact.email}
                 )
             if response.status_code == 400 and _code(response) == NOT_IN_LIST:
-                return RowResult(contact.email, RowOutcome.REMOVED)
+                return RowResult(contact.email, Outcome.REMOVED)
             self._check(response)
-            return RowResult(contact.email, RowOutcome.REMOVED)
+            return RowResult(contact.email, Outcome.REMOVED)
 
         return BatchResult(results=list(await asyncio.gather(*(one(c) for c in contacts))))
 

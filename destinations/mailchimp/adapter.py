@@ -67,8 +67,8 @@ from destinations.base import (
     Contact,
     Credential,
     Destination,
+    Outcome,
     RemovalPolicy,
-    RowOutcome,
     RowResult,
     Target,
     VendorLimits,
@@ -314,7 +314,7 @@ class MailchimpDestination(Destination):
         answer = self.http.json(
             await self._call("POST", self._list_path, content=self._update_head + b",".join(updates) + b"]}")
         )
-        updated, _ = self._member_results(answer, RowOutcome.UPSERTED)
+        updated, _ = self._member_results(answer, Outcome.UPSERTED)
         needs_status = {email for email, result in updated.items() if result.reason == STATUS_REQUIRED}
         by_email.update({email: r for email, r in updated.items() if email not in needs_status})
         # Refused for lacking a status: a member known from an earlier export may have been deleted since (it
@@ -338,7 +338,7 @@ class MailchimpDestination(Destination):
         answer = self.http.json(
             await self._call("POST", self._list_path, content=self._create_head + b",".join(create) + b"]}")
         )
-        created, existing = self._member_results(answer, RowOutcome.UPSERTED)
+        created, existing = self._member_results(answer, Outcome.UPSERTED)
         into.update(created)
         return existing
 
@@ -352,7 +352,7 @@ class MailchimpDestination(Destination):
             if response.status_code == 400:
                 return self._refusal(contact.email, detail, field=None)
             return RowResult(
-                contact.email, RowOutcome.FAILED, f"Mailchimp could not update the existing member: {detail}"
+                contact.email, Outcome.FAILED, f"Mailchimp could not update the existing member: {detail}"
             )
         self.http.check(response)
         member = self.http.json(response)
@@ -360,11 +360,11 @@ class MailchimpDestination(Destination):
         if status in SUPPRESSED_STATUSES:
             return RowResult(
                 contact.email,
-                RowOutcome.SUPPRESSED,
+                Outcome.SUPPRESSED,
                 f"{status} in Mailchimp; the status was kept and the contact is not sent again",
                 member.get("id"),
             )
-        return RowResult(contact.email, RowOutcome.UPSERTED, None, member.get("id"))
+        return RowResult(contact.email, Outcome.UPSERTED, None, member.get("id"))
 
     def _problem_detail(self, response: httpx.Response) -> str:
         try:
@@ -377,22 +377,22 @@ class MailchimpDestination(Destination):
     def _refusal(self, email: str, message: str, field: str | None) -> RowResult:
         lowered = message.lower()
         if any(marker in lowered for marker in TEMPORARY_MARKERS):
-            return RowResult(email, RowOutcome.FAILED, message)
+            return RowResult(email, Outcome.FAILED, message)
         if any(marker in lowered for marker in COMPLIANCE_MARKERS):
-            return RowResult(email, RowOutcome.SUPPRESSED, message)
-        return RowResult(email, RowOutcome.REJECTED, f"{field}: {message}" if field else message)
+            return RowResult(email, Outcome.SUPPRESSED, message)
+        return RowResult(email, Outcome.REJECTED, f"{field}: {message}" if field else message)
 
-    def _member_results(self, answer: Mapping[str, Any], ok: RowOutcome) -> tuple[dict[str, RowResult], set[str]]:
+    def _member_results(self, answer: Mapping[str, Any], ok: Outcome) -> tuple[dict[str, RowResult], set[str]]:
         """Verdicts from a batch answer, and the members refused only because they already exist."""
         by_email: dict[str, RowResult] = {}
         existing: set[str] = set()
         for member in [*answer.get("new_members", []), *answer.get("updated_members", [])]:
             email = str(member.get("email_address", "")).lower()
             status = str(member.get("status", ""))
-            if ok is RowOutcome.UPSERTED and status in SUPPRESSED_STATUSES:
+            if ok is Outcome.UPSERTED and status in SUPPRESSED_STATUSES:
                 by_email[email] = RowResult(
                     email,
-                    RowOutcome.SUPPRESSED,
+                    Outcome.SUPPRESSED,
                     f"{status} in Mailchimp; the status was kept and the contact is not sent again",
                     member.get("id"),
                 )
@@ -400,13 +400,13 @@ class MailchimpDestination(Destination):
                 by_email[email] = RowResult(email, ok, None, member.get("id"))
         for error in answer.get("errors", []):
             email = str(error.get("email_address", "")).lower()
-            if error.get("error_code") == ERROR_CONTACT_EXISTS and ok is RowOutcome.UPSERTED:
+            if error.get("error_code") == ERROR_CONTACT_EXISTS and ok is Outcome.UPSERTED:
                 existing.add(email)
                 continue
             message = self.scrub(str(error.get("error") or error.get("field_message") or "refused by Mailchimp"))
             field = error.get("field") or None
-            if field == "status" and ok is RowOutcome.UPSERTED:
-                by_email[email] = RowResult(email, RowOutcome.FAILED, STATUS_REQUIRED)
+            if field == "status" and ok is Outcome.UPSERTED:
+                by_email[email] = RowResult(email, Outcome.FAILED, STATUS_REQUIRED)
                 continue
             if field and error.get("field_message"):
                 message = self.scrub(str(error["field_message"]))
@@ -418,7 +418,7 @@ class MailchimpDestination(Destination):
         # Every contact gets one verdict; one Mailchimp left out of its answer is retried at the next run.
         return [
             by_email.get(c.email.lower())
-            or RowResult(c.email, RowOutcome.FAILED, "Mailchimp did not report this contact in its answer")
+            or RowResult(c.email, Outcome.FAILED, "Mailchimp did not report this contact in its answer")
             for c in contacts
         ]
 
@@ -431,10 +431,10 @@ class MailchimpDestination(Destination):
             members = b",".join(orjson.dumps({"email_address": c.email, "status": "unsubscribed"}) for c in contacts)
             body = b'{"update_existing":true,"members":[' + members + b"]}"
             answer = self.http.json(await self._call("POST", self._list_path, content=body))
-            results, _ = self._member_results(answer, RowOutcome.REMOVED)
+            results, _ = self._member_results(answer, Outcome.REMOVED)
             # "not a member" is already the state we want
             return BatchResult(
-                results=[results.get(c.email) or RowResult(c.email, RowOutcome.REMOVED) for c in contacts]
+                results=[results.get(c.email) or RowResult(c.email, Outcome.REMOVED) for c in contacts]
             )
 
         async def one(contact: Contact) -> RowResult:
@@ -449,9 +449,9 @@ class MailchimpDestination(Destination):
             else:
                 response = await self._send("DELETE", member)
             if response.status_code in (404, 405):
-                return RowResult(contact.email, RowOutcome.REMOVED)  # not (or no longer) in the audience
+                return RowResult(contact.email, Outcome.REMOVED)  # not (or no longer) in the audience
             self.http.check(response)
-            return RowResult(contact.email, RowOutcome.REMOVED)
+            return RowResult(contact.email, Outcome.REMOVED)
 
         # The paced client holds each request to the account's 10 connections.
         return BatchResult(results=list(await asyncio.gather(*(one(c) for c in contacts))))

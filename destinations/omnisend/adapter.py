@@ -39,8 +39,8 @@ from destinations.base import (
     Credential,
     Destination,
     JobStatus,
+    Outcome,
     RemovalPolicy,
-    RowOutcome,
     RowResult,
     Target,
     VendorLimits,
@@ -212,7 +212,7 @@ class OmnisendDestination(Destination):
         if status == FINISHED and _every_item_succeeded(batch, len(contacts)):
             # The vendor's own counts say every item of the batch got a success answer: no need to
             # read the items (one request per 100 contacts, from the same rate budget as the upserts).
-            found.update({email: [RowOutcome.UPSERTED.value, ""] for email in wanted if email not in found})
+            found.update({email: [Outcome.UPSERTED.value, ""] for email in wanted if email not in found})
         if not wanted <= found.keys():
             items = await self.read_job(BATCH_ITEMS.format(batch_id=batch_id))
             if items is not None:
@@ -224,7 +224,7 @@ class OmnisendDestination(Destination):
             reason = f"Omnisend stopped batch {batch_id} (too many errors) before this contact"
         else:
             reason = f"Omnisend's batch {batch_id} ended {status} without a result for this contact"
-        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
 
     def _item_verdicts(self, items: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
         """email → [outcome, reason] from batch items (``request``, ``responseCode``, ``response``)."""
@@ -243,11 +243,11 @@ class OmnisendDestination(Destination):
                     detail = "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict)) or detail
             reason = self.scrub(detail or f"Omnisend answered HTTP {code} for this contact")
             if 200 <= code < 300:
-                verdicts[email] = [RowOutcome.UPSERTED.value, ""]
+                verdicts[email] = [Outcome.UPSERTED.value, ""]
             elif 400 <= code < 500 and code not in (408, 429):
-                verdicts[email] = [RowOutcome.REJECTED.value, reason]
+                verdicts[email] = [Outcome.REJECTED.value, reason]
             else:
-                verdicts.setdefault(email, [RowOutcome.FAILED.value, reason])
+                verdicts.setdefault(email, [Outcome.FAILED.value, reason])
         return verdicts
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
@@ -256,7 +256,7 @@ class OmnisendDestination(Destination):
         Raises CredentialRefused, RequestRejected, RetryableDestinationError."""
         body = {"emails": [c.email for c in contacts], "tags": [self.target.list_id]}
         await self.http.call("DELETE", TAGS, content=orjson.dumps(body))
-        return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
+        return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
 
 
 def _every_item_succeeded(batch: Mapping[str, Any], sent: int) -> bool:

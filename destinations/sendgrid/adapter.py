@@ -39,8 +39,8 @@ from destinations.base import (
     Credential,
     Destination,
     JobStatus,
+    Outcome,
     RemovalPolicy,
-    RowOutcome,
     RowResult,
     Target,
     VendorLimits,
@@ -239,7 +239,7 @@ class SendGridDestination(Destination):
         for i, contact in enumerate(contacts):
             too_long = _too_long(contact)
             if too_long is not None:
-                verdicts[contact.email] = [RowOutcome.REJECTED.value, too_long]
+                verdicts[contact.email] = [Outcome.REJECTED.value, too_long]
             else:
                 send_idx.append(i)
         for _ in range(2):
@@ -252,7 +252,7 @@ class SendGridDestination(Destination):
                 if refused:
                     for position, message in refused.items():
                         email = contacts[send_idx[position]].email
-                        verdicts[email] = [RowOutcome.REJECTED.value, self.scrub(message)]
+                        verdicts[email] = [Outcome.REJECTED.value, self.scrub(message)]
                     send_idx = [i for k, i in enumerate(send_idx) if k not in refused]
                     continue
             self.http.check(response)
@@ -261,7 +261,7 @@ class SendGridDestination(Destination):
             raise RequestRejected(
                 "SendGrid refused the batch twice naming different contacts", vendor=self.vendor, status=400
             )
-        return BatchResult(results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, "not sent"))
+        return BatchResult(results=merge_verdicts(contacts, verdicts, Outcome.FAILED, "not sent"))
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
@@ -287,19 +287,19 @@ class SendGridDestination(Destination):
         sent_emails = {c.email for c in sent}
         for email, message in named.items():
             if email in sent_emails:
-                verdicts[email] = [RowOutcome.REJECTED.value, message]
+                verdicts[email] = [Outcome.REJECTED.value, message]
         rest = [c for c in sent if c.email not in named]
         stored = _count(results, "created_count") + _count(results, "updated_count")
         if unreadable is not None:
             reason = f"{unreadable}; which rows SendGrid kept is unknown"
-            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
         if rest and stored != len(rest):
             reason = (
                 f"SendGrid import job {job_id} ended {status}; its counts (created + updated = {stored}, "
                 f"errored = {errored}) do not confirm the {len(rest)} rows its error file does not name"
             )
-            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.FAILED, reason))
-        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, RowOutcome.UPSERTED))
+            return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.FAILED, reason))
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.UPSERTED))
 
     async def _job_errors(self, url: str, job_id: str) -> tuple[dict[str, str], str | None]:
         """The job's error file (CSV with an email and an error column) as email → reason, or the reason
@@ -346,7 +346,7 @@ class SendGridDestination(Destination):
                     )
         else:
             raise RequestRejected(f"SendGrid has no {policy.value!r} removal", vendor=self.vendor)
-        return BatchResult(results=[RowResult(c.email, RowOutcome.REMOVED) for c in contacts])
+        return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
 
 
 def _count(results: Mapping[str, Any], name: str) -> int:

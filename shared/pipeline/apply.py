@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from destinations.base import BatchResult, Contact, Destination, JobStatus, RowOutcome, RowResult
+from destinations.base import BatchResult, Contact, Destination, JobStatus, Outcome, RowResult
 from shared.errors import RequestRejected, RetryableDestinationError
 from shared.pipeline import records, suppressions
 from shared.pipeline.cut import BatchCut, load_cut
@@ -81,7 +81,7 @@ class UnitRows:
 def summarise(
     results: list[RowResult] | None,
     contacts: Sequence[Contact],
-    expected: RowOutcome,
+    expected: Outcome,
     destination: Destination,
     withheld: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
@@ -92,13 +92,13 @@ def summarise(
     """
     by_email = {r.email: r for r in results or []}
     for email, (outcome, reason) in (withheld or {}).items():
-        by_email[email] = RowResult(email, RowOutcome(outcome), reason)
+        by_email[email] = RowResult(email, Outcome(outcome), reason)
     bad: dict[str, list[str]] = {}
     ids: dict[str, str] = {}
     for offset, contact in enumerate(contacts):
         result = by_email.get(contact.email)
         if result is None:
-            bad[str(offset)] = [RowOutcome.FAILED.value, "the vendor's answer did not mention this contact"]
+            bad[str(offset)] = [Outcome.FAILED.value, "the vendor's answer did not mention this contact"]
             continue
         if result.outcome is not expected:
             bad[str(offset)] = [result.outcome.value, destination.scrub(result.reason or "")]
@@ -107,7 +107,7 @@ def summarise(
     return {"bad": bad, "ids": ids}
 
 
-def whole_batch(outcome: RowOutcome, reason: str, count: int) -> dict[str, Any]:
+def whole_batch(outcome: Outcome, reason: str, count: int) -> dict[str, Any]:
     return {"bad": {str(i): [outcome.value, reason] for i in range(count)}, "ids": {}}
 
 
@@ -134,8 +134,8 @@ class Checkpoint:
             self.saved_at = time.monotonic()
 
 
-def expected_outcome(kind: str) -> RowOutcome:
-    return RowOutcome.UPSERTED if kind == "changes" else RowOutcome.REMOVED
+def expected_outcome(kind: str) -> Outcome:
+    return Outcome.UPSERTED if kind == "changes" else Outcome.REMOVED
 
 
 async def _run_batch(
@@ -167,9 +167,9 @@ async def _run_batch(
         result = await with_retries(call, retry_policy(runtime))
     except RetryableDestinationError as exc:
         reason = destination.scrub(f"gave up after retries: {exc}")
-        checkpoint.done[key] = whole_batch(RowOutcome.FAILED, reason, len(contacts))
+        checkpoint.done[key] = whole_batch(Outcome.FAILED, reason, len(contacts))
     except RequestRejected as exc:
-        checkpoint.done[key] = whole_batch(RowOutcome.REJECTED, destination.scrub(str(exc)), len(contacts))
+        checkpoint.done[key] = whole_batch(Outcome.REJECTED, destination.scrub(str(exc)), len(contacts))
     else:
         if result.job is not None:
             checkpoint.jobs[key] = {**result.job, SUBMITTED: time.time(), WITHHELD: withheld}
@@ -364,7 +364,7 @@ async def _poll_one(
         return await with_retries(functools.partial(destination.poll, job, sent), retry_policy(runtime))
     except RequestRejected as exc:
         reason = destination.scrub(f"the vendor refused to report on the job: {exc}")
-        return JobStatus(done=True, results=[RowResult(c.email, RowOutcome.FAILED, reason) for c in sent])
+        return JobStatus(done=True, results=[RowResult(c.email, Outcome.FAILED, reason) for c in sent])
 
 
 async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = None) -> PollResult:

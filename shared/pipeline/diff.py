@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from shared.models import Outcome
+from shared.outcomes import Outcome
 from shared.pipeline import records
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.rejected import RejectedWriter

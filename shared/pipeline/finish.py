@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from destinations.base import RowOutcome
+from destinations.base import Outcome
 from shared.pipeline import records, snapshot
 from shared.pipeline.apply import Checkpoint, expected_outcome
 from shared.pipeline.cut import BatchCut, load_cut
@@ -56,7 +56,7 @@ class RowOutcomes:
     """What became of each row of one partition's changes (or removals): the expected outcome unless a
     batch said otherwise. Only the exceptions are Python objects; the rest is one array."""
 
-    def __init__(self, rows: int, expected: RowOutcome) -> None:
+    def __init__(self, rows: int, expected: Outcome) -> None:
         self.ok = np.ones(rows, dtype=bool)
         self.expected = expected
         self.verdicts: dict[int, tuple[str, str]] = {}  # row → (outcome, reason) for rows not ok
@@ -69,7 +69,7 @@ class RowOutcomes:
 
     def fail_range(self, start: int, end: int, reason: str) -> None:
         for row in range(start, end):
-            self.set(row, RowOutcome.FAILED.value, reason)
+            self.set(row, Outcome.FAILED.value, reason)
 
 
 def row_outcomes(
@@ -172,7 +172,7 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
             part = plan.parts[parts[row].as_py()]
             rejected.add(part.segment, part.blob, lines[row].as_py(), email, outcome, reason)
             vendor_id = vendor_ids[row].as_py()
-            if outcome == RowOutcome.SUPPRESSED.value:
+            if outcome == Outcome.SUPPRESSED.value:
                 result.suppressed += 1
                 kept.append(
                     (
@@ -184,7 +184,7 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
                     )
                 )
                 continue
-            if outcome == RowOutcome.REJECTED.value:
+            if outcome == Outcome.REJECTED.value:
                 result.rejected += 1
             else:
                 result.failed += 1
@@ -244,7 +244,7 @@ def _not_applied(
     lines = changes.column(records.LINE).to_pylist()
     for email, part_index, line in zip(emails, parts, lines, strict=True):
         part = plan.parts[part_index]
-        rejected.add(part.segment, part.blob, line, email, RowOutcome.FAILED.value, why)
+        rejected.add(part.segment, part.blob, line, email, Outcome.FAILED.value, why)
     rejected.close()
     result.failed = changes.num_rows
     result.removal_failed = removals.num_rows

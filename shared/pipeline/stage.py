@@ -25,7 +25,8 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from shared.errors import SegmentFormatError
-from shared.models import HeldBackFile, Outcome
+from shared.models import HeldBackFile
+from shared.outcomes import Outcome
 from shared.pipeline import records
 from shared.pipeline.clean import clean_batch
 from shared.pipeline.plan import PartRef, Plan, load_plan

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from destinations.base import Contact, Destination, RowOutcome
+from destinations.base import Contact, Destination, Outcome
 from shared.pipeline.pacing import RetryPolicy, with_retries
 from shared.pipeline.plan import Plan
 from shared.runtime import Runtime
@@ -58,5 +58,5 @@ def withhold(
             if encoded:
                 send_encoded.append(encoded[i])
         else:
-            withheld[contact.email] = [RowOutcome.SUPPRESSED.value, reason]
+            withheld[contact.email] = [Outcome.SUPPRESSED.value, reason]
     return send, send_encoded, withheld

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from destinations import destination_class
-from destinations.base import Contact, RemovalPolicy, RowOutcome
+from destinations.base import Contact, Outcome, RemovalPolicy
 from shared.errors import CredentialRefused, RateLimited, TargetNotFound, VendorUnavailable
 from shared.pipeline.pacing import RetryPolicy, with_retries
 from simulators import simulator_class
@@ -96,7 +96,7 @@ async def test_rate_limited_then_paced_retry_succeeds(vendor, sim, client) -> No
     assert caught.value.retry_after is not None and caught.value.retry_after <= 1
     sim.inject(429, times=2, headers={"Retry-After": "0.01"})
     outcomes = await with_retries(lambda: upsert_all(dest, [contact]), RetryPolicy(5, base=0.01))
-    assert outcomes["paced@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["paced@example.com"][0] is Outcome.UPSERTED
     assert "paced@example.com" in sim.members(target)
 
 
@@ -112,9 +112,9 @@ async def test_partial_rejection_is_per_row(vendor, sim, client) -> None:
     case = CASES[vendor]
     good = [Contact(f"good{i}@example.com", {"first_name": f"G{i}"}) for i in range(3)]
     outcomes = await upsert_all(adapter(vendor, sim, client, target), [good[0], case.refused, *good[1:]])
-    assert outcomes[case.refused.email][0] is RowOutcome.REJECTED
+    assert outcomes[case.refused.email][0] is Outcome.REJECTED
     assert case.refused_reason in outcomes[case.refused.email][1]
-    assert all(outcomes[c.email][0] is RowOutcome.UPSERTED for c in good)
+    assert all(outcomes[c.email][0] is Outcome.UPSERTED for c in good)
     assert set(sim.members(target)) == {c.email for c in good}
 
 
@@ -126,8 +126,8 @@ async def test_compliance_refusal_is_suppressed_and_never_resubscribed(vendor, s
         adapter(vendor, sim, client, target),
         [Contact("gone@example.com", {"first_name": "After"}), Contact("new@example.com", {"first_name": "N"})],
     )
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
-    assert outcomes["new@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
+    assert outcomes["new@example.com"][0] is Outcome.UPSERTED
     assert sim.subscription_status("gone@example.com", target) == before
     assert "gone@example.com" not in sim.members(target)
 
@@ -150,8 +150,8 @@ async def test_default_removal_is_the_least_destructive(vendor, sim, client) -> 
         results = status.results
     assert results is not None
     assert {r.email: r.outcome for r in results} == {
-        "leaver@example.com": RowOutcome.REMOVED,
-        "stranger@example.com": RowOutcome.REMOVED,
+        "leaver@example.com": Outcome.REMOVED,
+        "stranger@example.com": Outcome.REMOVED,
     }
     assert set(sim.members(target)) == {"stayer@example.com"}
     assert sim.removed_emails().count("leaver@example.com") == 1

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.brevo import BrevoDestination
 from destinations.brevo.constants import SAFE_BODY_BYTES
 from shared.errors import FieldsMissing, RateLimited
@@ -63,7 +63,7 @@ async def test_import_body_and_headers(sim, client) -> None:
         ],
     }
     assert "emailBlacklist" not in post.json()  # blocklist flags are never touched by an upsert
-    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, ""), "bob@example.com": (RowOutcome.UPSERTED, "")}
+    assert outcomes == {"ada@example.com": (Outcome.UPSERTED, ""), "bob@example.com": (Outcome.UPSERTED, "")}
     assert sim.members(list_id)["ada@example.com"] == {"FIRSTNAME": "Ada", "SMS": "+351912345678"}
 
 
@@ -79,7 +79,7 @@ async def test_process_is_polled_until_completed(client) -> None:
         assert not first.done
         await asyncio.sleep(0.3)
         second = await dest.poll(batch.job, [contact])
-        assert second.done and second.results is not None and second.results[0].outcome is RowOutcome.UPSERTED
+        assert second.done and second.results is not None and second.results[0].outcome is Outcome.UPSERTED
 
 
 async def test_missing_attribute_names_the_fix(sim, client) -> None:
@@ -127,6 +127,6 @@ async def test_removal_policies(sim, client, policy, in_list, status) -> None:
     list_id = sim.create_target()
     sim.add_member("leaver@example.com", list_id)
     batch = await make(sim, client, list_id, policy=policy).remove([Contact("leaver@example.com")])
-    assert batch.results is not None and batch.results[0].outcome is RowOutcome.REMOVED
+    assert batch.results is not None and batch.results[0].outcome is Outcome.REMOVED
     assert ("leaver@example.com" in sim.lists[int(list_id)]) is in_list
     assert sim.subscription_status("leaver@example.com", list_id) == status

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.campaign_monitor import CampaignMonitorDestination
 from shared.errors import FieldsMissing
 from simulators.campaign_monitor import CampaignMonitorSimulator
@@ -71,7 +71,7 @@ async def test_import_body_and_basic_auth(sim, client) -> None:
             }
         ],
     }
-    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, "")}
+    assert outcomes == {"ada@example.com": (Outcome.UPSERTED, "")}
     assert sim.members(list_id)["ada@example.com"] == {"Name": "Ada L", "city": "Oslo"}
 
 
@@ -94,19 +94,19 @@ async def test_partial_failures_map_per_row(sim, client) -> None:
             Contact("bad@example.invalid", {}),
         ],
     )
-    assert outcomes["ok@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["ok@example.com"][0] is Outcome.UPSERTED
     assert (
-        outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED and "unsubscribed" in outcomes["gone@example.com"][1]
+        outcomes["gone@example.com"][0] is Outcome.SUPPRESSED and "unsubscribed" in outcomes["gone@example.com"][1]
     )
-    assert outcomes["blocked@example.com"][0] is RowOutcome.SUPPRESSED
-    assert outcomes["bad@example.invalid"] == (RowOutcome.REJECTED, "Invalid Email Address")
+    assert outcomes["blocked@example.com"][0] is Outcome.SUPPRESSED
+    assert outcomes["bad@example.invalid"] == (Outcome.REJECTED, "Invalid Email Address")
     assert sim.subscription_status("gone@example.com", list_id) == "unsubscribed"
 
 
 async def test_values_over_250_characters_are_refused_before_sending(sim, client) -> None:
     list_id = sim.create_target()
     outcomes = await upsert_all(make(sim, client, list_id), [Contact("long@example.com", {"city": "x" * 251})])
-    assert outcomes["long@example.com"][0] is RowOutcome.REJECTED
+    assert outcomes["long@example.com"][0] is Outcome.REJECTED
     assert not any(r.path.endswith("/import.json") for r in sim.requests)
 
 
@@ -135,7 +135,7 @@ async def test_removal_policies(sim, client, policy, state) -> None:
     batch = await make(sim, client, list_id, policy=policy).remove(
         [Contact("leaver@example.com"), Contact("stranger@example.com")]
     )
-    assert batch.results is not None and {r.outcome for r in batch.results} == {RowOutcome.REMOVED}
+    assert batch.results is not None and {r.outcome for r in batch.results} == {Outcome.REMOVED}
     assert sim.subscription_status("leaver@example.com", list_id) == state
 
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from destinations import destination_class, vendors
-from destinations.base import Contact, Credential, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, Target
 from destinations.http import REDACTED, scrub
 from shared.errors import CredentialRefused, RateLimited, RequestRejected, VendorUnavailable
 from shared.pipeline.pacing import RetryPolicy, with_retries
@@ -63,7 +63,7 @@ async def test_vendor_text_echoing_the_key_is_scrubbed_from_row_reasons_and_erro
         refusal = {"errors": [{"field": "contacts[1].email", "message": f"bad email (your key {key})"}]}
         sim.inject(400, path_contains="/v3/marketing/contacts", method="PUT", body=refusal)
         outcomes = await upsert_all(dest, [Contact("ok@example.com"), Contact("odd@example.com")])
-        assert outcomes["odd@example.com"][0] is RowOutcome.REJECTED
+        assert outcomes["odd@example.com"][0] is Outcome.REJECTED
         assert key not in outcomes["odd@example.com"][1] and REDACTED in outcomes["odd@example.com"][1]
         sim.inject(422, path_contains="/v3/marketing/contacts", method="PUT", body={"echo": f"Bearer {key}"})
         with pytest.raises(RequestRejected) as caught:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.mailchimp import MailchimpDestination
 from shared.errors import CredentialRefused, FieldsMissing, RateLimited
 from simulators.mailchimp import MailchimpSimulator
@@ -102,10 +102,10 @@ async def test_new_members_get_a_status_existing_ones_never_do(sim, client) -> N
             {"email_address": "known@example.com", "merge_fields": {"FNAME": "Known"}, "status_if_new": "subscribed"},
         ],
     }
-    assert outcomes["ada@example.com"] == (RowOutcome.UPSERTED, "")
-    assert outcomes["old@example.com"] == (RowOutcome.UPSERTED, "")
-    assert outcomes["known@example.com"] == (RowOutcome.UPSERTED, "")
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert outcomes["ada@example.com"] == (Outcome.UPSERTED, "")
+    assert outcomes["old@example.com"] == (Outcome.UPSERTED, "")
+    assert outcomes["known@example.com"] == (Outcome.UPSERTED, "")
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
     assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
     assert sim.members(audience)["old@example.com"]["FNAME"] == "After"
     assert sim.members(audience)["known@example.com"]["FNAME"] == "Known"
@@ -151,7 +151,7 @@ async def test_existing_unsubscribed_member_keeps_status_and_is_suppressed(sim, 
     outcomes = await upsert_all(
         make(sim, client, audience), [Contact("gone@example.com", {"first_name": "X"})], read_suppressions=False
     )
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
     assert "unsubscribed" in outcomes["gone@example.com"][1]
     assert sim.subscription_status("gone@example.com", audience) == "unsubscribed"
     assert "status" not in sim.requests[-1].json()["members"][0]  # the update of an existing member
@@ -184,7 +184,7 @@ async def test_removal_policies(sim, client, policy, status_after) -> None:
     audience = sim.create_target()
     sim.add_member("leaver@example.com", audience)
     batch = await make(sim, client, audience, policy=policy).remove([Contact("leaver@example.com")])
-    assert batch.results is not None and batch.results[0].outcome is RowOutcome.REMOVED
+    assert batch.results is not None and batch.results[0].outcome is Outcome.REMOVED
     assert sim.subscription_status("leaver@example.com", audience) == status_after
     if policy is RemovalPolicy.ARCHIVE:
         digest = hashlib.md5(b"leaver@example.com").hexdigest()
@@ -197,7 +197,7 @@ async def test_incomplete_address_is_left_out_not_sent(sim, client) -> None:
     outcomes = await upsert_all(dest, [Contact("street@example.com", {"first_name": "S", "address": "1 Main St"})])
     sent = sim.requests[-1].json()["members"][0]
     assert sent["merge_fields"] == {"FNAME": "S"}  # a lone street would make Mailchimp refuse the whole member
-    assert outcomes["street@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["street@example.com"][0] is Outcome.UPSERTED
     assert sim.members(audience)["street@example.com"] == {"FNAME": "S"}
 
 
@@ -206,8 +206,8 @@ async def test_every_contact_gets_one_result_even_if_mailchimp_omits_it(sim, cli
     sim.inject(200, path_contains=f"/lists/{audience}", method="POST", body={"new_members": [], "errors": []})
     outcomes = await upsert_all(make(sim, client, audience), [Contact("a@example.com"), Contact("b@example.com")])
     assert {email: outcome for email, (outcome, _) in outcomes.items()} == {
-        "a@example.com": RowOutcome.FAILED,
-        "b@example.com": RowOutcome.FAILED,
+        "a@example.com": Outcome.FAILED,
+        "b@example.com": Outcome.FAILED,
     }
 
 
@@ -216,7 +216,7 @@ async def test_permanently_deleted_address_is_suppressed_not_reimported(sim, cli
     sim.add_member("erased@example.com", audience)
     await make(sim, client, audience, policy=RemovalPolicy.DELETE).remove([Contact("erased@example.com")])
     outcomes = await upsert_all(make(sim, client, audience), [Contact("erased@example.com", {"first_name": "E"})])
-    assert outcomes["erased@example.com"][0] is RowOutcome.SUPPRESSED
+    assert outcomes["erased@example.com"][0] is Outcome.SUPPRESSED
     assert "permanently deleted" in outcomes["erased@example.com"][1]
     assert sim.subscription_status("erased@example.com", audience) is None
 
@@ -234,7 +234,7 @@ async def test_connection_limit_429_is_rate_limited_and_names_no_secret(sim, cli
 async def test_removing_a_non_member_is_idempotent(sim, client) -> None:
     audience = sim.create_target()
     batch = await make(sim, client, audience).remove([Contact("never@example.com")])
-    assert batch.results is not None and [r.outcome for r in batch.results] == [RowOutcome.REMOVED]
+    assert batch.results is not None and [r.outcome for r in batch.results] == [Outcome.REMOVED]
     assert sim.requests[-1].status == 404 and sim.subscription_status("never@example.com", audience) is None
 
 
@@ -246,7 +246,7 @@ async def test_a_member_exported_before_but_deleted_since_is_created_again(sim, 
     outcomes = await upsert_all(
         make(sim, client, audience), [Contact("back@example.com", {"first_name": "Back"}, vendor_id=member_id)]
     )
-    assert outcomes["back@example.com"] == (RowOutcome.UPSERTED, "")
+    assert outcomes["back@example.com"] == (Outcome.UPSERTED, "")
     assert sim.subscription_status("back@example.com", audience) == "subscribed"
     posts = [r.json() for r in sim.requests if r.method == "POST"]
     assert [p["update_existing"] for p in posts] == [True, False]

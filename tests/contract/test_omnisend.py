@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.omnisend import OmnisendDestination
 from shared.errors import CredentialRefused, RateLimited
 from simulators.omnisend import OmnisendSimulator
@@ -78,7 +78,7 @@ async def test_batch_body_headers_and_tag(sim, client) -> None:
             }
         ],
     }
-    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, "")}
+    assert outcomes == {"ada@example.com": (Outcome.UPSERTED, "")}
     assert sim.members(tag)["ada@example.com"]["firstName"] == "Ada"
 
 
@@ -86,7 +86,7 @@ async def test_unsubscribed_contacts_are_read_once_and_never_sent(sim, client) -
     tag = sim.create_target()
     sim.suppress("gone@example.com", "another-tag")
     outcomes = await upsert_all(make(sim, client, tag), [Contact("gone@example.com", {"first_name": "X"})])
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
     assert not any(r.path == "/api/batches" for r in sim.requests)
     assert sim.subscription_status("gone@example.com", tag) == "unsubscribed"
 
@@ -121,6 +121,6 @@ async def test_untagging_leaves_the_contact(sim, client) -> None:
     tag = sim.create_target()
     sim.add_member("leaver@example.com", tag)
     batch = await make(sim, client, tag).remove([Contact("leaver@example.com")])
-    assert batch.results is not None and batch.results[0].outcome is RowOutcome.REMOVED
+    assert batch.results is not None and batch.results[0].outcome is Outcome.REMOVED
     assert sim.subscription_status("leaver@example.com", tag) == "subscribed"
     assert tag not in sim.contacts["leaver@example.com"]["tags"]

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from destinations import destination_class
-from destinations.base import BatchResult, Contact, Credential, Destination, RowOutcome, Target
+from destinations.base import BatchResult, Contact, Credential, Destination, Outcome, Target
 from simulators import simulator_class
 from simulators.base import BaseSimulator
 
@@ -129,7 +129,7 @@ async def test_what_prepare_learns_changes_the_requests(
         _, unprepared = await upsert_requests(sim, fresh, batch, encoded)
         _, knowing = await upsert_requests(sim, prepared, batch, encoded)
         assert "bob@example.com" not in verdicts(unprepared)  # type: ignore[operator]
-        assert verdicts(knowing)["bob@example.com"][0] == RowOutcome.REJECTED.value  # type: ignore[index]
+        assert verdicts(knowing)["bob@example.com"][0] == Outcome.REJECTED.value  # type: ignore[index]
     else:
         assert state == {}
 

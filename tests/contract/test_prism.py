@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 import devtools.prism as prism_module
 from destinations import destination_class
-from destinations.base import Contact, Credential, Destination, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Destination, Outcome, RemovalPolicy, Target
 from devtools.prism import PrismProxy, merged_spec
 from simulators import simulator_class
 from simulators.base import BaseSimulator
@@ -144,8 +144,8 @@ async def test_preflight_suppressions_and_upsert_pass_the_spec(vendor, sim, pris
     await dest.preflight()
     contacts = [Contact(f"p{i}@example.com", {"first_name": f"P{i}", "last_name": "Prism"}) for i in range(3)]
     outcomes = await upsert_all(dest, [*contacts, Contact("gone@example.com", {"first_name": "After"})])
-    assert all(outcomes[c.email][0] is RowOutcome.UPSERTED for c in contacts)
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert all(outcomes[c.email][0] is Outcome.UPSERTED for c in contacts)
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
     assert_no_request_violations(prism)
 
 
@@ -157,8 +157,8 @@ async def test_a_job_that_drops_rows_passes_the_spec(vendor, sim, prism, client)
     outcomes = await upsert_all(
         dest, [Contact("kept@example.com", {"first_name": "K"}), Contact("dropped@example.com")]
     )
-    assert outcomes["kept@example.com"][0] is RowOutcome.UPSERTED
-    assert outcomes["dropped@example.com"][0] is RowOutcome.REJECTED
+    assert outcomes["kept@example.com"][0] is Outcome.UPSERTED
+    assert outcomes["dropped@example.com"][0] is Outcome.REJECTED
     assert_no_request_violations(prism)
 
 
@@ -171,7 +171,7 @@ async def test_a_vanished_job_passes_the_spec(vendor, sim, prism, client) -> Non
     batch = await dest.upsert(contacts, [dest.encode_contact(c) for c in contacts])
     assert batch.job is not None
     status = await wait_for_job(dest, batch.job, contacts)
-    assert status.results is not None and status.results[0].outcome is RowOutcome.FAILED
+    assert status.results is not None and status.results[0].outcome is Outcome.FAILED
     assert_no_request_violations(prism)
 
 
@@ -184,5 +184,5 @@ async def test_every_removal_policy_passes_the_spec(vendor, sim, prism, client) 
         results = batch.results
         if batch.job is not None:
             results = (await wait_for_job(dest, batch.job, [Contact("leaver@example.com")])).results
-        assert results is not None and all(r.outcome is RowOutcome.REMOVED for r in results), policy
+        assert results is not None and all(r.outcome is Outcome.REMOVED for r in results), policy
     assert_no_request_violations(prism)

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.sendgrid import SendGridDestination
 from shared.errors import CredentialRefused, FieldsMissing, RateLimited, TargetNotFound, VendorUnavailable
 from simulators.sendgrid import SendGridSimulator
@@ -65,7 +65,7 @@ def adapter(
     )
 
 
-async def upsert_and_wait(dest: SendGridDestination, contacts: list[Contact]) -> dict[str, tuple[RowOutcome, str]]:
+async def upsert_and_wait(dest: SendGridDestination, contacts: list[Contact]) -> dict[str, tuple[Outcome, str]]:
     return await upsert_all(dest, contacts)
 
 
@@ -91,7 +91,7 @@ async def test_batch_body_and_headers_are_exactly_what_sendgrid_documents(sim, c
             {"email": "bob@example.com", "first_name": "Bob"},
         ],
     }
-    assert outcomes == {"ada@example.com": (RowOutcome.UPSERTED, ""), "bob@example.com": (RowOutcome.UPSERTED, "")}
+    assert outcomes == {"ada@example.com": (Outcome.UPSERTED, ""), "bob@example.com": (Outcome.UPSERTED, "")}
     assert set(sim.members(list_id)) == {"ada@example.com", "bob@example.com"}
     assert sim.members(list_id)["ada@example.com"]["custom_fields"] == {field_id: "gold"}
 
@@ -167,8 +167,8 @@ async def test_values_over_the_documented_lengths_are_rejected_before_sending(si
     await dest.prepare()
     contacts = [Contact("ok@example.com", {"first_name": "Ok"}), Contact("long@example.com", {"first_name": "N" * 60})]
     outcomes = await upsert_and_wait(dest, contacts)
-    assert outcomes["ok@example.com"][0] is RowOutcome.UPSERTED
-    assert outcomes["long@example.com"][0] is RowOutcome.REJECTED and "50 characters" in outcomes["long@example.com"][1]
+    assert outcomes["ok@example.com"][0] is Outcome.UPSERTED
+    assert outcomes["long@example.com"][0] is Outcome.REJECTED and "50 characters" in outcomes["long@example.com"][1]
     sent = [c["email"] for r in sim.requests if r.method == "PUT" for c in r.json()["contacts"]]
     assert sent == ["ok@example.com"]
 
@@ -181,8 +181,8 @@ async def test_a_400_naming_single_contacts_rejects_only_those_rows(sim, client)
     sim.inject(400, path_contains="/v3/marketing/contacts", method="PUT", body=refusal)
     contacts = [Contact("ok@example.com", {}), Contact("odd@example.com", {}), Contact("fine@example.com", {})]
     outcomes = await upsert_and_wait(dest, contacts)
-    assert outcomes["odd@example.com"] == (RowOutcome.REJECTED, "email is not a valid email address")
-    assert outcomes["ok@example.com"][0] is outcomes["fine@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["odd@example.com"] == (Outcome.REJECTED, "email is not a valid email address")
+    assert outcomes["ok@example.com"][0] is outcomes["fine@example.com"][0] is Outcome.UPSERTED
     assert set(sim.members(list_id)) == {"ok@example.com", "fine@example.com"}
     puts = [r for r in sim.requests if r.method == "PUT"]
     assert [len(r.json()["contacts"]) for r in puts] == [3, 2]
@@ -195,8 +195,8 @@ async def test_job_errors_from_the_error_file_become_row_rejections(sim, client)
     await dest.prepare()
     contacts = [Contact("a@example.com", {"orders": "3"}), Contact("b@example.com", {"orders": "many"})]
     outcomes = await upsert_and_wait(dest, contacts)
-    assert outcomes["a@example.com"][0] is RowOutcome.UPSERTED
-    assert outcomes["b@example.com"][0] is RowOutcome.REJECTED and "number" in outcomes["b@example.com"][1]
+    assert outcomes["a@example.com"][0] is Outcome.UPSERTED
+    assert outcomes["b@example.com"][0] is Outcome.REJECTED and "number" in outcomes["b@example.com"][1]
     download = next(r for r in sim.requests if r.path.startswith("/downloads/"))
     assert "authorization" not in download.headers  # the key never goes to the download host
 
@@ -213,10 +213,10 @@ async def test_unsubscribed_contact_is_suppressed_and_never_pushed(sim, client) 
         Contact("new@example.com", {}),
     ]
     outcomes = await upsert_and_wait(dest, contacts)
-    assert outcomes["gone@example.com"][0] is RowOutcome.SUPPRESSED
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED
     assert "unsubscribe" in outcomes["gone@example.com"][1]
-    assert outcomes["bounced@example.com"][0] is RowOutcome.SUPPRESSED
-    assert outcomes["new@example.com"][0] is RowOutcome.UPSERTED
+    assert outcomes["bounced@example.com"][0] is Outcome.SUPPRESSED
+    assert outcomes["new@example.com"][0] is Outcome.UPSERTED
     sent = [c["email"] for r in sim.requests if r.method == "PUT" for c in r.json()["contacts"]]
     assert sent == ["new@example.com"]
     assert sim.subscription_status("gone@example.com", list_id) == "unsubscribed"
@@ -239,8 +239,8 @@ async def test_removal_policies(sim, client, policy, in_list, exists, status) ->
     batch = await dest.remove([Contact("leaver@example.com"), Contact("unknown@example.com")])
     assert batch.results is not None
     assert {r.email: r.outcome for r in batch.results} == {
-        "leaver@example.com": RowOutcome.REMOVED,
-        "unknown@example.com": RowOutcome.REMOVED,
+        "leaver@example.com": Outcome.REMOVED,
+        "unknown@example.com": Outcome.REMOVED,
     }
     assert ("leaver@example.com" in sim.lists[list_id]) is in_list
     assert ("leaver@example.com" in sim.contacts) is exists

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from destinations.base import Contact, RowOutcome
+from destinations.base import Contact, Outcome
 from shared.errors import VendorUnavailable
 from shared.pipeline.pacing import RetryPolicy, with_retries
 from simulators import simulator_class
 from simulators.base import BaseSimulator
 from tests.contract.vendor_cases import adapter, upsert_all
 
-U, R, F, S = RowOutcome.UPSERTED, RowOutcome.REJECTED, RowOutcome.FAILED, RowOutcome.SUPPRESSED
+U, R, F, S = Outcome.UPSERTED, Outcome.REJECTED, Outcome.FAILED, Outcome.SUPPRESSED
 CONTACTS = [Contact(f"row{i}@example.com", {"first_name": f"Row{i}"}) for i in range(5)]
 EMAILS = [c.email for c in CONTACTS]
 
@@ -36,7 +36,7 @@ class JobCase:
     apply_first: int | None = None
     fault: str | None = None
     # email → (outcome, a fragment of the reason); rows not named here must be upserted and kept
-    expected: dict[str, tuple[RowOutcome, str]] = field(default_factory=dict)
+    expected: dict[str, tuple[Outcome, str]] = field(default_factory=dict)
     kept: tuple[str, ...] | None = None  # rows the vendor really stored (default: the upserted ones)
 
     @property
@@ -48,7 +48,7 @@ class JobCase:
         )
 
 
-def everyone(outcome: RowOutcome, fragment: str) -> dict[str, tuple[RowOutcome, str]]:
+def everyone(outcome: Outcome, fragment: str) -> dict[str, tuple[Outcome, str]]:
     return {email: (outcome, fragment) for email in EMAILS}
 
 
@@ -240,7 +240,7 @@ async def test_mailchimp_invalid_merge_field_is_rejected_with_mailchimps_words(m
     ("state", "outcome", "fragment"),
     [("Unsubscribed", S, "unsubscribed"), ("Bounced", S, "bounced"), ("Deleted", S, "deleted")],
 )
-async def test_campaign_monitor_failure_codes(state: str, outcome: RowOutcome, fragment: str, make_sim, client) -> None:
+async def test_campaign_monitor_failure_codes(state: str, outcome: Outcome, fragment: str, make_sim, client) -> None:
     sim = make_sim("campaign_monitor")
     target = sim.create_target()
     sim.add_member("someone@example.com", target)

@@ -9,7 +9,7 @@ import httpx
 from pydantic import SecretStr
 
 from destinations import destination_class, vendor_profile, vendors
-from destinations.base import Contact, Credential, Destination, JobStatus, RemovalPolicy, RowOutcome, Target
+from destinations.base import Contact, Credential, Destination, JobStatus, Outcome, RemovalPolicy, Target
 from destinations.profile import ContractCase
 from shared.pipeline.suppressions import withhold
 from simulators.base import BaseSimulator
@@ -41,14 +41,14 @@ def adapter(
 
 async def upsert_all(
     dest: Destination, contacts: list[Contact], *, read_suppressions: bool = True
-) -> dict[str, tuple[RowOutcome, str]]:
+) -> dict[str, tuple[Outcome, str]]:
     """Upsert as the pipeline does — prepare, read the vendor's suppressions, withhold those rows — and, for
     asynchronous vendors, poll the job to completion: email → (outcome, reason)."""
     await dest.prepare()
     if read_suppressions:
         dest.suppressed = await dest.load_suppressed()
     send, encoded, withheld = withhold(contacts, [dest.encode_contact(c) for c in contacts], dest.suppressed)
-    outcomes = {email: (RowOutcome(v[0]), v[1]) for email, v in withheld.items()}
+    outcomes = {email: (Outcome(v[0]), v[1]) for email, v in withheld.items()}
     if not send:
         return outcomes
     batch = await dest.upsert(send, encoded)
