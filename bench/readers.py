@@ -1,0 +1,84 @@
+"""Rows per second of the per-row readers (``read_part``) against ``read_batches``, on the demo's data.
+
+    .venv/bin/python -m bench.readers [--rows 500000]
+
+The input is the demo generator's (``devtools/sample_data.py``): CSV, CSV.gz and JSON Lines of the real
+shape, plus the same rows as Parquet. Each figure is the best of a few runs, reading from memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from devtools.sample_data import COLUMNS, segment_rows, write_csv, write_jsonl
+from shared.segments import SourcePart, read_part
+from shared.segments.batches import read_batches
+
+
+class _Memory:
+    """The one BlobStore method the writers use."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self.blobs[name] = data
+
+
+def _inputs(rows: int) -> dict[str, bytes]:
+    store = _Memory()
+
+    def generated() -> object:
+        return segment_rows(0, rows, 7, invalid_every=97, duplicate_every=53)
+
+    write_csv(store, "f.csv", generated())  # type: ignore[arg-type]
+    write_csv(store, "f.csv.gz", generated(), gzipped=True)  # type: ignore[arg-type]
+    write_jsonl(store, "f.jsonl", generated())  # type: ignore[arg-type]
+    table = pa.Table.from_pylist(list(generated()))  # type: ignore[call-overload]
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    store.blobs["f.parquet"] = sink.getvalue()
+    return store.blobs
+
+
+def _best(run: Callable[[], int], repeat: int) -> tuple[int, float]:
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        count = run()
+        best = min(best, time.perf_counter() - started)
+    return count, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    blobs = _inputs(args.rows)
+    columns = list(COLUMNS)
+    print(f"{'format':<9} {'reader':<13} {'rows':>9} {'seconds':>8} {'rows/s':>12}")
+    for name, data in blobs.items():
+        fmt = name.split(".", 1)[1]
+        part = SourcePart(segment="s", blob=name, format=fmt)
+
+        def per_row(part: SourcePart = part, data: bytes = data) -> int:
+            return sum(1 for _ in read_part(part, io.BytesIO(data), columns))
+
+        def batched(part: SourcePart = part, data: bytes = data) -> int:
+            return sum(len(b.lines) + len(b.errors) for b in read_batches(part, io.BytesIO(data), columns))
+
+        for label, run in (("read_part", per_row), ("read_batches", batched)):
+            count, seconds = _best(run, args.repeat)
+            print(f"{fmt:<9} {label:<13} {count:>9} {seconds:>8.3f} {count / seconds:>12,.0f}")
+
+
+if __name__ == "__main__":
+    main()
