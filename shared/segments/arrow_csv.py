@@ -5,10 +5,10 @@ every line of it as one plain record: no NUL, no line longer than the csv module
 blank line, no ``\\r`` but in ``\\r\\n``, text that is UTF-8, and quotes only as whole, doubled-quote
 values on one line (checked by a strict regex). Arrow then also refuses any line whose field count
 differs from the header's; and a block whose row count is not its line count is not trusted either.
-At the first block that is not clean, that block and the
-rest of the stream go to the per-row reader (``read_csv_text``), which numbers lines from there on.
-A header that is anything but a plain line goes the same way from the first byte, so every problem
-with the header is reported by the per-row reader itself.
+At the first block that is not clean, that block and the rest of the stream go to the per-row reader
+(``read_csv_text``), which numbers lines from there on. A header that is anything but a plain line
+goes the same way from the first byte, so every problem with the header is reported by the per-row
+reader itself.
 """
 
 from __future__ import annotations

@@ -20,7 +20,17 @@ import pytest
 
 from devtools.sample_data import COLUMNS as SAMPLE_COLUMNS
 from devtools.sample_data import segment_rows
-from shared.segments import FIELD_LIMIT, LINE_LIMIT, Row, RowError, SourcePart, UnreadableFile, arrow_csv, read_part
+from shared.segments import (
+    FIELD_LIMIT,
+    LINE_LIMIT,
+    Row,
+    RowError,
+    SourcePart,
+    UnreadableFile,
+    arrow_csv,
+    arrow_jsonl,
+    read_part,
+)
 from shared.segments.batches import RowBatch, read_batches
 from tests.e2e.test_hostile_inputs import FORMULAS, HEADER, csv_file, csv_row, good
 from tests.unit.test_segments import GOOD, csv_bytes, jsonl_bytes, parquet_bytes
@@ -261,6 +271,16 @@ def hostile_jsonl() -> list[Case]:
             b'{"email": "c@example.com", "first_name": "q\\"\\n"}\n',
         ),
         Case("empty", "jsonl", b""),
+        Case(
+            "control", "jsonl", b'{"email": "a@example.com", "first_name": "x\x01y"}\n{"email":\x0b"b@example.com"}\n'
+        ),
+        Case("crlf", "jsonl", b'{"email": "a@example.com", "first_name": "A"}\r\n{"email": "b@example.com"}\r\n'),
+        Case("two_objects", "jsonl", b'{"email": "a@example.com"}{"email": "b"}\n{"first_name": "x"}\n'),
+        Case(
+            "dates",
+            "jsonl",
+            jsonl_bytes([{"email": f"{i}@example.com", "first_name": f"2020-01-0{i} 10:00:00"} for i in range(1, 9)]),
+        ),
     ]
 
 
@@ -437,3 +457,51 @@ def test_a_quote_newline_value_in_the_first_block() -> None:
     data = b'email,first_name\na@example.com,"x\ny"\n' + csv_bytes([f"{e},N" for e in GOOD], "")[1:]
     rows = assert_same(Case("qn", "csv", data), block_bytes=64, batch_rows=5)
     assert rows[0] == (2, ("a@example.com", "x\ny")) and rows[1] == (4, (GOOD[0], "N"))
+
+
+JSON_ANOMALIES: dict[str, Callable[[str], str]] = {
+    "float": lambda line: line.replace('"phone": "', '"phone": 1.5, "x": "', 1),
+    "nested": lambda line: line.replace('"phone": "', '"phone": {"a": 1}, "x": "', 1),
+    "case_twin": lambda line: line.replace('"city"', '"City"', 1),
+    "both_spellings": lambda line: line.replace("{", '{"EMAIL": "x@example.com", ', 1),
+    "bad_json": lambda line: line[:-1],
+    "blank_after": lambda line: line + "\n  ",
+    "not_utf8": lambda line: line.replace("example", "ex\udce9mple", 1),
+    "escaped_nul": lambda line: line.replace("example", "ex\\u0000mple", 1),
+    "timestamp": lambda line: line.replace('"city": "', '"city": "2020-01-01", "x": "', 1),
+    "integer": lambda line: line.replace('"phone": "', '"phone": 42, "x": "', 1),
+}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
+@pytest.mark.parametrize("anomaly", sorted(JSON_ANOMALIES))
+def test_a_json_anomaly_after_clean_blocks_continues_the_line_numbers(fmt: str, anomaly: str) -> None:
+    rows = list(segment_rows(0, 3_000, 5, invalid_every=0, duplicate_every=0))
+    lines = [json.dumps(row) for row in rows]
+    lines[2_000] = JSON_ANOMALIES[anomaly](lines[2_000])
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    case = Case(anomaly, fmt, gzip.compress(data) if fmt == "jsonl.gz" else data, ("email", "phone", "city"))
+    rows_read = assert_same(case, block_bytes=4096, batch_rows=256)
+    assert len(rows_read) == 3_000
+
+
+@pytest.mark.parametrize("case", [c for c in CLEAN if "jsonl" in c.fmt], ids=lambda c: c.fmt)
+def test_clean_jsonl_never_reaches_the_per_row_reader(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the per-row reader was used on a clean file")
+
+    monkeypatch.setattr(arrow_jsonl, "read_jsonl_lines", refuse)
+    got, failure = by_batches(case, block_bytes=4096, batch_rows=300)
+    assert failure is None and len(got) == 5_094
+
+
+def test_a_mapped_key_first_seen_after_the_fast_blocks_is_found() -> None:
+    lines = [json.dumps({"email": f"u{i}@example.com"}) for i in range(2_000)]
+    lines.append(json.dumps({"email": "late@example.com", "first_name": [1]}))
+    case = Case("late", "jsonl", ("\n".join(lines) + "\n").encode())
+    rows = assert_same(case, block_bytes=4096, batch_rows=100)
+    assert rows[-1] == RowError(2_001, "'first_name' holds a JSON list, not a single value")
+    missing = Case("never", "jsonl", ("\n".join(lines[:-1]) + "\n").encode())
+    _, failure = by_batches(missing, block_bytes=4096)
+    assert failure is not None and failure.records == 2_000
+    assert_same(missing, block_bytes=4096)
