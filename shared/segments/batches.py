@@ -18,6 +18,7 @@ from shared.errors import SegmentFormatError
 from shared.segments.arrow_csv import BLOCK_BYTES, read_csv_batches
 from shared.segments.arrow_jsonl import read_jsonl_batches
 from shared.segments.arrow_parquet import read_parquet_batches
+from shared.segments.csv_reader import LINE_LIMIT
 from shared.segments.parts import SourcePart, UnreadableFile
 from shared.segments.row_batch import RowBatch, batched
 
@@ -36,6 +37,9 @@ def read_batches(
     checked and parsed at once (small values only make tests reach later blocks)."""
     if part.problem is not None:
         raise UnreadableFile(part.problem, blob=part.blob, line=part.problem_line, records=0)
+    # A line in a clean block is at most about a block long: well under LINE_LIMIT, which the
+    # per-row readers enforce, so the fast path never has to.
+    block_bytes = max(1, min(block_bytes, LINE_LIMIT // 4))
     if part.format in ("csv", "csv.gz", "cdm_csv"):
         return read_csv_batches(part, stream, columns, batch_rows=batch_rows, block_bytes=block_bytes)
     if part.format in ("jsonl", "jsonl.gz"):

@@ -29,6 +29,7 @@ from shared.segments import (
     UnreadableFile,
     arrow_csv,
     arrow_jsonl,
+    arrow_parquet,
     read_part,
 )
 from shared.segments.batches import RowBatch, read_batches
@@ -271,6 +272,8 @@ def hostile_jsonl() -> list[Case]:
             b'{"email": "c@example.com", "first_name": "q\\"\\n"}\n',
         ),
         Case("empty", "jsonl", b""),
+        Case("empty_objects", "jsonl", b'{}\n{"email": "a@example.com", "first_name": null}\n{}\n'),
+        Case("only_empty_objects", "jsonl", b"{}\n{}\n"),
         Case(
             "control", "jsonl", b'{"email": "a@example.com", "first_name": "x\x01y"}\n{"email":\x0b"b@example.com"}\n'
         ),
@@ -505,3 +508,22 @@ def test_a_mapped_key_first_seen_after_the_fast_blocks_is_found() -> None:
     _, failure = by_batches(missing, block_bytes=4096)
     assert failure is not None and failure.records == 2_000
     assert_same(missing, block_bytes=4096)
+
+
+def test_parquet_converts_clean_batches_and_only_the_odd_one_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    count = 70_000  # two of the reader's Parquet batches
+    names = pa.array([f"N{i}" for i in range(count)])
+    names = pa.concat_arrays([names.slice(0, 68_000), pa.array(["A\x00B"]), names.slice(68_001)])
+    table = pa.table({"email": [f"u{i}@example.com" for i in range(count)], "first_name": names, "n": range(count)})
+    case = Case("two_batches", "parquet", parquet_bytes(table), ("email", "first_name", "n"))
+    per_row_batches: list[int] = []
+    real = arrow_parquet.batch_rows_of
+
+    def spy(batch: pa.RecordBatch, *args: object) -> object:
+        per_row_batches.append(batch.num_rows)
+        return real(batch, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(arrow_parquet, "batch_rows_of", spy)
+    rows = assert_same(case, batch_rows=10_000)
+    assert RowError(68_002, "'first_name' contains a NUL byte") in rows and len(rows) == count
+    assert per_row_batches == [count - 65_536]  # the first batch went column-wise
