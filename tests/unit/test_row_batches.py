@@ -334,7 +334,15 @@ def gzipped(cases: list[Case]) -> list[Case]:
     return [Case(c.name, f"{c.fmt}.gz", gzip.compress(c.data), c.columns, c.part) for c in cases if c.fmt != "cdm_csv"]
 
 
-HOSTILE = [*hostile_csv(), *gzipped(hostile_csv()), *hostile_jsonl(), *gzipped(hostile_jsonl()), *hostile_parquet()]
+NOT_GZIP = [Case("not_gzip", "csv.gz", b"email,first_name\na@example.com,A\n"), Case("not_gzip", "jsonl.gz", b"{}\n")]
+HOSTILE = [
+    *NOT_GZIP,
+    *hostile_csv(),
+    *gzipped(hostile_csv()),
+    *hostile_jsonl(),
+    *gzipped(hostile_jsonl()),
+    *hostile_parquet(),
+]
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=["default", "small_blocks", "tiny_blocks"])
