@@ -3,7 +3,7 @@
 A block (whole lines, about ``BLOCK_BYTES``) is parsed by Arrow only when the per-row reader would read
 every line of it as one plain record: no NUL, no line longer than the csv module's field limit, no
 blank line, no ``\\r`` but in ``\\r\\n``, text that is UTF-8, and quotes only as whole, doubled-quote
-values on one line (checked by a strict regex). Arrow then also refuses any line whose field count
+values on one line. Arrow then also refuses any line whose field count
 differs from the header's; and a block whose row count is not its line count is not trusted either.
 At the first block that is not clean, that block and the rest of the stream go to the per-row reader
 (``read_csv_text``), which numbers lines from there on. A header that is anything but a plain line
@@ -13,11 +13,10 @@ reader itself.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
-import re
 from collections.abc import Iterator, Sequence
-from functools import cache
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -34,13 +33,30 @@ __all__ = ["BLOCK_BYTES", "read_csv_batches"]
 BOM = b"\xef\xbb\xbf"
 
 
-@cache
-def _quoted_block(delimiter: bytes) -> re.Pattern[bytes]:
-    """Whole lines whose every field is plain or a quoted value on one line, as csv's strict mode reads."""
-    d = re.escape(delimiter)
-    field = rb'(?:"(?:[^"\r\n]|"")*"|[^"\r\n' + d + rb"]*)"
-    record = field + rb"(?:" + d + field + rb")*"
-    return re.compile(rb"(?:" + record + rb"\r?\n)*(?:" + record + rb")?")
+_QUOTE, _CR, _LF = 34, 13, 10
+
+
+def _strictly_quoted(block: bytes, delimiter: bytes) -> bool:
+    """Every quote belongs to a whole quoted value on one line, so csv's strict mode reads it as Arrow does.
+
+    Counting quotes from the start of each line, an even-numbered one opens a value: it follows a
+    delimiter, a line break, the start, or (a doubled inner quote) the quote just before. An odd one
+    closes it: a delimiter, a line break, the end or (doubled) another quote follows. No line may end
+    inside a value. Vectorised, as quoted files quote every value.
+    """
+    data = np.frombuffer(block, dtype=np.uint8)
+    quotes = np.flatnonzero(data == _QUOTE)
+    if len(quotes) % 2 or (np.searchsorted(quotes, np.flatnonzero(data == _LF)) % 2).any():
+        return False
+    if not len(quotes):
+        return True
+    mark = delimiter[0]
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = data[opening - 1]  # (index -1 for a quote at the start: masked below)
+    after = data[np.minimum(closing + 1, len(data) - 1)]
+    opens = (opening == 0) | (before == mark) | (before == _LF) | (before == _QUOTE)
+    closes = (closing == len(data) - 1) | (after == mark) | (after == _CR) | (after == _LF) | (after == _QUOTE)
+    return bool(opens.all() and closes.all())
 
 
 def _clean(block: bytes, delimiter: bytes) -> bool:
@@ -57,7 +73,7 @@ def _clean(block: bytes, delimiter: bytes) -> bool:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return False
-    return b'"' not in block or _quoted_block(delimiter).fullmatch(block) is not None
+    return b'"' not in block or _strictly_quoted(block, delimiter)
 
 
 def _longest_line(block: bytes) -> int:
@@ -71,15 +87,17 @@ def _line_count(block: bytes) -> int:
 
 
 def _plain_header(line: bytes, delimiter: bytes) -> list[str] | None:
-    """The header's fields when the line is plain (no quote, NUL or stray \\r; UTF-8), else None."""
+    """The header's fields when the line is one plain record (quotes only around whole values; no NUL,
+    no stray \\r; UTF-8), read by the csv module as the per-row reader reads it; else None."""
     if line.endswith(b"\r"):
         line = line[:-1]
-    if not line or b'"' in line or b"\x00" in line or b"\r" in line:
+    if not line or b"\x00" in line or b"\r" in line or (b'"' in line and not _strictly_quoted(line, delimiter)):
         return None
     try:
-        return line.decode("utf-8").split(delimiter.decode())
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    return next(csv.reader([text], delimiter=delimiter.decode(), strict=True))
 
 
 class _Parser:
@@ -120,6 +138,10 @@ def read_csv_batches(
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "csv.gz" else stream
     blocks = Blocks(raw, block_bytes)
     delimiter = part.delimiter.encode()
+    if len(delimiter) != 1 or delimiter in b'"\r\n':
+        # Arrow takes a one-byte delimiter only; the csv module reads this file alone.
+        yield from batched(read_csv_text(part, raw, columns), len(columns), batch_rows)
+        return
     block = blocks.next()
     if block is None:  # an empty file, a first line longer than a block, a damaged stream
         yield from batched(read_csv_text(part, blocks.rest(), columns), len(columns), batch_rows)

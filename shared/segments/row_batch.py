@@ -32,32 +32,35 @@ def batched(rows: Iterator[Row], width: int, batch_rows: int) -> Iterator[RowBat
     so a caller counting outcomes before the failure counts the same as with the per-row reader.
     """
     lines: list[int] = []
-    values: list[list[str]] = [[] for _ in range(width)]
+    values: list[tuple[str, ...]] = []
     errors: list[RowError] = []
 
     def flush() -> RowBatch:
+        columns = list(zip(*values, strict=True)) if values else [() for _ in range(width)]
         batch = RowBatch(
-            pa.array(lines, type=pa.int64()), [pa.array(v, type=pa.string()) for v in values], errors.copy()
+            pa.array(lines, type=pa.int64()), [pa.array(c, type=pa.string()) for c in columns], errors.copy()
         )
         lines.clear()
+        values.clear()
         errors.clear()
-        for column in values:
-            column.clear()
         return batch
 
+    add_line, add_values, add_error = lines.append, values.append, errors.append
+    pending = 0
     try:
         for row in rows:
-            if isinstance(row, RowError):
-                errors.append(row)
+            if row.__class__ is RowError:
+                add_error(row)
             else:
-                lines.append(row[0])
-                for column, value in zip(values, row[1], strict=True):
-                    column.append(value)
-            if len(lines) + len(errors) >= batch_rows:
+                add_line(row[0])  # type: ignore[index]
+                add_values(row[1])  # type: ignore[index]
+            pending += 1
+            if pending == batch_rows:
+                pending = 0
                 yield flush()
     except UnreadableFile:
-        if lines or errors:
+        if pending:
             yield flush()
         raise
-    if lines or errors:
+    if pending:
         yield flush()

@@ -9,6 +9,7 @@ several clean blocks (a small ``block_bytes`` forces many blocks).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -201,6 +202,27 @@ def hostile_csv() -> list[Case]:
         Case("whitespace_lines", "csv", b"email,first_name\n  \na@example.com,A\n\t\nb@example.com,B\n\n"),
         Case("one_column_blanks", "csv", b"email\n\n  \na@example.com\n", ("email",)),
         Case("empty", "csv", b""),
+        Case("quoted_header", "csv", b'"email","first ""name""",x\r\n"a@example.com","A",1\r\n'),
+        Case("quoted_header_odd", "csv", b'"email","first_name"x\na@example.com,A\n', ("email",)),
+        Case(
+            "tricky_quotes",
+            "csv",
+            b'email,first_name\n"""a""",""""\n"x""",""\n"",""\n""a"",b\nc,"d"""\n"e""f"",g",h\n',
+        ),
+        Case("unclosed_last", "csv", b'email,first_name\na@example.com,"B'),
+        Case("quote_at_end", "csv", b'email,first_name\na@example.com,"B"'),
+        Case(
+            "pipe",
+            "cdm_csv",
+            b'a|"b|c"\nd|e\n',
+            part={"columns": tuple(COLUMNS), "has_header": False, "delimiter": "|"},
+        ),
+        Case(
+            "multibyte_delimiter",
+            "cdm_csv",
+            "a\u00a6b\nc\u00a6d\n".encode(),
+            part={"columns": tuple(COLUMNS), "has_header": False, "delimiter": "\u00a6"},
+        ),
         Case("header_only", "csv", b"email,first_name"),
         Case("blank_header", "csv", b"\nemail,first_name\na@example.com,A\n"),
         Case("header_not_utf8", "csv", b"email,first_name,n\xe9\na@example.com,A,x\n"),
@@ -390,8 +412,14 @@ def clean_cases() -> list[Case]:
     table = pa.Table.from_pylist(rows)
     cdm = {"columns": tuple(SAMPLE_COLUMNS), "has_header": False}
     wanted = ("email", "city", "first_name")
+    quoted = io.StringIO()
+    writer = csv.writer(quoted, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    for i, row in enumerate(rows):
+        writer.writerow([f'{v}, "{i}"' if i % 7 == 0 and c == "city" else v for c, v in row.items()])
     return [
         Case("clean", "csv", csv_text(rows), wanted),
+        Case("quoted_crlf", "csv", b"\xef\xbb\xbf" + quoted.getvalue().encode(), wanted),
         Case("clean", "csv.gz", gzip.compress(csv_text(rows)), wanted),
         Case("clean", "cdm_csv", csv_text(rows, header=False), wanted, cdm),
         Case("clean", "jsonl", jsonl_text(rows), wanted),
@@ -404,13 +432,13 @@ CLEAN = clean_cases()
 
 
 @pytest.mark.parametrize("options", OPTIONS[:2], ids=["default", "small_blocks"])
-@pytest.mark.parametrize("case", CLEAN, ids=[c.fmt for c in CLEAN])
+@pytest.mark.parametrize("case", CLEAN, ids=[f"{c.fmt}-{c.name}" for c in CLEAN])
 def test_clean_files_read_the_same(case: Case, options: dict[str, int]) -> None:
     rows = assert_same(case, **options)
     assert len(rows) == 5_094 and not any(isinstance(r, RowError) for r in rows)
 
 
-@pytest.mark.parametrize("case", [c for c in CLEAN if "csv" in c.fmt], ids=lambda c: c.fmt)
+@pytest.mark.parametrize("case", [c for c in CLEAN if "csv" in c.fmt], ids=lambda c: f"{c.fmt}-{c.name}")
 def test_clean_csv_never_reaches_the_per_row_reader(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the per-row reader was used on a clean file")
