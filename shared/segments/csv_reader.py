@@ -47,10 +47,10 @@ class _Lines:
     stream's. One generator per reader, so the hot path pays one Python frame per line.
     """
 
-    def __init__(self, text: io.TextIOWrapper) -> None:
+    def __init__(self, text: io.TextIOWrapper, after: int = 0) -> None:
         self._readline = text.readline
-        self.read = 0  # physical lines taken from the stream
-        self.base = 0  # lines before the current record
+        self.read = after  # physical lines taken from the stream (``after`` were read by someone else)
+        self.base = after  # lines before the current record
         self.taken: list[str] = []  # lines of the current record
         self.replay: list[str] = []  # lines to parse again, last first
         self.suspicious = False  # the current record has a non-ASCII character or a NUL
@@ -125,10 +125,29 @@ def _records(lines: _Lines, delimiter: str) -> Iterator[tuple[int, list[str] | s
 
 def read_csv(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> Iterator[Row]:
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "csv.gz" else stream
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    lines = _Lines(text)
+    return read_csv_text(part, raw, columns)
+
+
+def read_csv_text(
+    part: SourcePart,
+    raw: BinaryIO,
+    columns: Sequence[str],
+    *,
+    after: int = 0,
+    header: tuple[list[int], int] | None = None,
+) -> Iterator[Row]:
+    """Rows of ``raw``, the file's bytes already decompressed. With ``header`` (positions, width) the
+    stream resumes a file part-way: it starts after physical line ``after`` (so no BOM is looked for),
+    and its lines are all data rows — what the Arrow fast path hands on at the first block it cannot
+    read exactly (see ``arrow_csv.py``)."""
+    encoding = "utf-8-sig" if after == 0 else "utf-8"
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+    lines = _Lines(text, after)
     try:
-        yield from _rows(part, lines, columns)
+        if header is None:
+            yield from _rows(part, lines, columns)
+        else:
+            yield from _data_rows(part, lines, columns, *header)
     except DECOMPRESSION_ERRORS as exc:
         raise UnreadableFile(
             f"the compressed file is damaged or cut short after line {lines.read} ({exc}); "

@@ -34,12 +34,27 @@ def _load(data: bytes) -> tuple[Any, bool]:
 
 def read_jsonl(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> Iterator[Row]:
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "jsonl.gz" else stream
+    return read_jsonl_lines(part, raw, columns)
+
+
+def read_jsonl_lines(
+    part: SourcePart,
+    raw: Any,
+    columns: Sequence[str],
+    *,
+    after: int = 0,
+    rows: int = 0,
+    seen: set[str] | None = None,
+) -> Iterator[Row]:
+    """Rows of ``raw``, the file's bytes already decompressed. To resume a file part-way (see
+    ``arrow_jsonl.py``): ``after`` physical lines were read before, ``rows`` of them not blank, and
+    ``seen`` holds the (lower-cased) mapped columns some line had."""
     wanted = [c.strip().lower() for c in columns]
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     keys: dict[str, str] = {}  # lower-cased requested column → key as the file spells it
     known: frozenset[str] = frozenset()
     readline = raw.readline
-    number = rows = 0
+    number = after
     while True:
         try:
             data = readline(LINE_LIMIT)
@@ -98,7 +113,12 @@ def read_jsonl(part: SourcePart, stream: BinaryIO, columns: Sequence[str]) -> It
             yield RowError(number, problem)
             continue
         yield number, tuple(values)
-    missing = [c for c, w in zip(columns, wanted, strict=True) if w not in seen]
+    check_all_seen(part, columns, seen, rows)
+
+
+def check_all_seen(part: SourcePart, columns: Sequence[str], seen: set[str], rows: int) -> None:
+    """At the end of the file: a mapped column that no line had fails the file, naming it."""
+    missing = [c for c in columns if c.strip().lower() not in seen]
     if rows and missing:
         which = missing_columns(columns, missing)
         raise UnreadableFile(
