@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from destinations.base import Contact, Destination
 from shared.pipeline import records
@@ -26,11 +27,22 @@ def contacts(table: pa.Table, attributes: Sequence[str], *, with_attributes: boo
     if not with_attributes or not attributes:
         return [Contact(email, {}, vendor_id or None) for email, vendor_id in zip(emails, vendor_ids, strict=True)]
     names = list(attributes)
-    columns = [table.column(records.attribute_column(name)).to_pylist() for name in names]
-    return [
-        Contact(email, {name: value for name, value in zip(names, values, strict=True) if value}, vendor_id or None)
-        for email, vendor_id, *values in zip(emails, vendor_ids, *columns, strict=True)
-    ]
+    columns = [table.column(records.attribute_column(name)) for name in names]
+    # Most rows have every value: ``dict(zip(...))`` builds those in C; only rows with an empty value
+    # take the filtering comprehension (an empty value is not sent).
+    gaps = pc.equal(columns[0], "")
+    for column in columns[1:]:
+        gaps = pc.or_(gaps, pc.equal(column, ""))
+    found: list[Contact] = []
+    append = found.append
+    for email, vendor_id, gap, values in zip(
+        emails, vendor_ids, gaps.to_pylist(), zip(*(c.to_pylist() for c in columns), strict=True), strict=True
+    ):
+        attrs = (
+            {n: v for n, v in zip(names, values, strict=True) if v} if gap else dict(zip(names, values, strict=True))
+        )
+        append(Contact(email, attrs, vendor_id or None))
+    return found
 
 
 def email_contacts(emails: Sequence[str]) -> list[Contact]:
