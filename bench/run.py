@@ -206,8 +206,9 @@ def brief(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def client_run(azurite: Azurite, env: LocalEnv, run_id: str) -> dict[str, Any]:
-    """One client-side measurement (bench.client, in a process of its own) of a fresh plan."""
+def client_run(azurite: Azurite, env: LocalEnv, run_id: str, processes: int = 1) -> dict[str, Any]:
+    """One client-side measurement (bench.client, in a process of its own) of a fresh plan; with
+    ``processes`` > 1 stage and diff fan out over that many processes."""
     plan = make_plan(
         env.runtime, RunRequest(export_id="bench"), run_id=run_id, instance_id="bench", started_at=datetime.now(UTC)
     )
@@ -228,6 +229,8 @@ def client_run(azurite: Azurite, env: LocalEnv, run_id: str) -> dict[str, Any]:
             settings.segments_container,
             "--root",
             plan.root,
+            "--processes",
+            str(processes),
         ],
         capture_output=True,
         text=True,
@@ -252,14 +255,22 @@ def client_side(
         env.add_export("bench", segments=list(SEGMENTS))
         inputs.upload(env.runtime.segments, 0)
         full = [client_run(azurite, env, f"client-{r}") for r in range(repeats)]
+        cores = os.cpu_count() or 1
+        parallel = None
+        if cores > 1:
+            runs = [client_run(azurite, env, f"parallel-{r}", processes=cores) for r in range(repeats)]
+            parallel = {**summarise(runs), "profiles": inputs.profiles, "processes": cores}
         if not refresh:
-            return {**summarise(full), "profiles": inputs.profiles}, None
+            return {**summarise(full), "profiles": inputs.profiles, "parallel": parallel}, None
         # A committed snapshot of the full input (a real export against an instant vendor), then the
         # refreshed input: diff finds the changed 1%, and only those are serialised.
         asyncio.run(export_once(env))
         inputs.upload(env.runtime.segments, 1)
         changed = [client_run(azurite, env, f"refresh-{r}") for r in range(repeats)]
-    return {**summarise(full), "profiles": inputs.profiles}, {**summarise(changed), "profiles": inputs.profiles}
+    return (
+        {**summarise(full), "profiles": inputs.profiles, "parallel": parallel},
+        {**summarise(changed), "profiles": inputs.profiles},
+    )
 
 
 # ---- medians and spreads -----------------------------------------------------------------------------
@@ -437,6 +448,11 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [("full export", c) for c in results["client"]]
+    rows += [
+        (f"full export, stage and diff on {c['parallel']['processes']} processes", c["parallel"])
+        for c in results["client"]
+        if c.get("parallel")
+    ]
     if results.get("refresh_client"):
         rows.append(("1% refresh", results["refresh_client"]))
     for label, c in rows:

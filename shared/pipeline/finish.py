@@ -163,49 +163,7 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     )
     pieces.append(entries.filter(upserted))
     if sent.verdicts:
-        emails = changes.column(records.EMAIL)
-        parts, lines = changes.column(records.PART), changes.column(records.LINE)
-        old_hashes = changes.column(records.OLD_HASH)
-        kept: list[tuple[str, int, int, bool, str]] = []
-        for row, (outcome, reason) in sorted(sent.verdicts.items()):
-            email = emails[row].as_py()
-            part = plan.parts[parts[row].as_py()]
-            rejected.add(part.segment, part.blob, lines[row].as_py(), email, outcome, reason)
-            vendor_id = vendor_ids[row].as_py()
-            if outcome == Outcome.SUPPRESSED.value:
-                result.suppressed += 1
-                kept.append(
-                    (
-                        email,
-                        changes.column(records.KEY)[row].as_py(),
-                        changes.column(records.HASH)[row].as_py(),
-                        True,
-                        vendor_id,
-                    )
-                )
-                continue
-            if outcome == Outcome.REJECTED.value:
-                result.rejected += 1
-            else:
-                result.failed += 1
-            old_hash = old_hashes[row].as_py()
-            if old_hash is not None:  # the vendor still holds what the last run sent
-                kept.append(
-                    (
-                        email,
-                        changes.column(records.KEY)[row].as_py(),
-                        old_hash,
-                        False,
-                        changes.column(records.VENDOR_ID)[row].as_py(),
-                    )
-                )
-        if kept:
-            pieces.append(
-                pa.Table.from_pylist(
-                    [dict(zip(records.SNAPSHOT_SCHEMA.names, k, strict=True)) for k in kept],
-                    schema=records.SNAPSHOT_SCHEMA,
-                )
-            )
+        pieces.append(_settle_refused(plan, changes, vendor_ids, sent, rejected, result))
 
     gone = row_outcomes(runtime, plan, cut, "removals", partition, removals.num_rows, stop_reason)
     result.removed = int(gone.ok.sum())
@@ -223,6 +181,52 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     rejected.close()
     store.write_json(paths.result(partition), result.model_dump())
     return result
+
+
+def _settle_refused(
+    plan: Plan,
+    changes: pa.Table,
+    vendor_ids: pa.Array,
+    sent: RowOutcomes,
+    rejected: RejectedWriter,
+    result: FinishResult,
+) -> pa.Table:
+    """The rows the vendor did not accept: each into the rejected-rows file and its count; the snapshot
+    keeps a suppressed contact flagged (never sent again) and a known contact as it was before."""
+    rows = sorted(sent.verdicts)
+    taken = changes.take(pa.array(rows, pa.int64()))
+    new_ids = vendor_ids.take(pa.array(rows, pa.int64())).to_pylist()
+    kept: list[dict[str, Any]] = []
+    for row, entry, new_id in zip(rows, taken.to_pylist(), new_ids, strict=True):
+        outcome, reason = sent.verdicts[row]
+        part = plan.parts[entry[records.PART]]
+        rejected.add(part.segment, part.blob, entry[records.LINE], entry[records.EMAIL], outcome, reason)
+        snapshot_entry = {records.EMAIL: entry[records.EMAIL], records.KEY: entry[records.KEY]}
+        if outcome == Outcome.SUPPRESSED.value:
+            result.suppressed += 1
+            kept.append(
+                {
+                    **snapshot_entry,
+                    records.HASH: entry[records.HASH],
+                    records.SUPPRESSED: True,
+                    records.VENDOR_ID: new_id,
+                }
+            )
+            continue
+        if outcome == Outcome.REJECTED.value:
+            result.rejected += 1
+        else:
+            result.failed += 1
+        if entry[records.OLD_HASH] is not None:  # the vendor still holds what the last run sent
+            kept.append(
+                {
+                    **snapshot_entry,
+                    records.HASH: entry[records.OLD_HASH],
+                    records.SUPPRESSED: False,
+                    records.VENDOR_ID: entry[records.VENDOR_ID],
+                }
+            )
+    return pa.Table.from_pylist(kept, schema=records.SNAPSHOT_SCHEMA)
 
 
 def _not_applied(
