@@ -15,6 +15,10 @@ secret store through ``devtools.secret_relay``. Its log records are forwarded to
 loggers (as the host collects every worker's logs); each keeps the pool process's pid in
 ``record.process``. Its OpenTelemetry spans and metrics stay in the pool process (in Azure each worker
 exports its own).
+
+What does not cross: a ``Runtime.transport_factory`` (the CPU-bound activities make no vendor calls) and
+anything a test patches in the host process after the pool started — which is why tests run with one
+process unless they test the pool.
 """
 
 from __future__ import annotations
