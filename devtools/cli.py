@@ -22,6 +22,7 @@ from devtools.api_cli import connections, exports, runs
 from devtools.azurite import Azurite
 from devtools.local_env import LocalEnv, local_env
 from devtools.sample_data import seed_sample
+from devtools.worker_pool import processes_from_env
 from shared.models import RunReport
 from shared.orchestration.names import (
     APPLY_BATCHES,
@@ -146,6 +147,9 @@ def demo(
         f"{destination_class(vendor).display_name} simulator, and an in-memory [bold]Key Vault stand-in[/bold] "
         "(a local development secret store — not a vault; credentials in Azure live in Key Vault)."
     )
+    # As FUNCTIONS_WORKER_PROCESS_COUNT in Azure: the CPU-bound activities use one worker process per
+    # core unless LOCAL_WORKER_PROCESSES says otherwise (1: everything in this process).
+    processes = processes_from_env(default=None)
     with Azurite() as azurite:
         console.print(f"Azurite listening on 127.0.0.1:{azurite.port}")
         with local_env(
@@ -153,6 +157,7 @@ def demo(
             azurite.connection_string,
             simulator_options={"latency": 0.02, "job_delay": 0.5},
             settings={"first_poll_seconds": 0.5, "max_poll_seconds": 2.0},
+            worker_processes=processes,
         ) as env:
             code = asyncio.run(_demo(env, profiles))
     console.print("Stopped the simulator and Azurite.")

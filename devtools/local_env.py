@@ -14,6 +14,8 @@ from pydantic import SecretStr
 
 from destinations import vendor_profile, vendors
 from devtools.durable_host import BlobHistoryStore, Instance, LocalDurableHost
+from devtools.secret_relay import SecretRelay
+from devtools.worker_pool import PoolRuntime, WorkerPoolDispatch
 from shared.config_store import ConfigStore
 from shared.models import Connection, Export, RunReport
 from shared.orchestration.names import ORCHESTRATOR, instance_id_for
@@ -117,8 +119,12 @@ def local_env(
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     simulator_process: bool = False,
     persist_history: bool = False,
+    worker_processes: int | None = 1,
 ) -> Iterator[LocalEnv]:
-    """Fresh containers in the given Azurite, a started simulator and a host; all torn down after."""
+    """Fresh containers in the given Azurite, a started simulator and a host; all torn down after.
+
+    ``worker_processes``: as ``FUNCTIONS_WORKER_PROCESS_COUNT``, the CPU-bound activities run in that many
+    worker processes (``None``: one per core; 1: everything in this process, as the tests run)."""
     suffix = uuid.uuid4().hex[:10]
     options = {
         "storage_connection_string": connection_string,
@@ -148,8 +154,17 @@ def local_env(
     # local.settings.json): the function app checks them when it loads, so the required ones are set.
     os.environ.setdefault("EXPORT_STORAGE_CONNECTION_STRING", connection_string)
     os.environ.setdefault("EXPORT_KEY_VAULT_URL", loaded.key_vault_url or "")
-    # Every function runs through the real worker runtime (devtools.functions_worker), as in Azure.
+    # Every function runs through the real worker runtime (devtools.functions_worker), as in Azure. Pool
+    # processes get this runtime's settings (the containers above are not in the environment) and reach
+    # the in-memory Key Vault stand-in through the relay.
+    pooled = (worker_processes if worker_processes is not None else os.cpu_count() or 1) > 1
+    relay = SecretRelay(secrets) if pooled else None
+    dispatch = WorkerPoolDispatch(
+        worker_processes,
+        setup=PoolRuntime(loaded, relay.address, relay.authkey) if relay is not None else None,
+    )
     host = LocalDurableHost(
+        dispatch,
         activity_width=loaded.max_activity_width,
         on_event=on_event,
         history=BlobHistoryStore(store, loaded.task_hub) if persist_history else None,
@@ -159,6 +174,9 @@ def local_env(
         yield LocalEnv(vendor, runtime, ConfigStore(store), simulator, keyvault, host, target_id)
     finally:
         host.close()
+        dispatch.close()
+        if relay is not None:
+            relay.close()
         simulator.stop()
         set_runtime(None)
         for blob_store in (store, segments):
