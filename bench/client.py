@@ -41,6 +41,16 @@ from shared.storage import BlobStore
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process's own memory. Not ``ru_maxrss``: Linux carries that high-water mark
+    across ``exec`` from the parent that forked this process (the benchmark, which has just run a whole
+    export in memory), so it would report the parent's peak, not the client's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 

@@ -184,6 +184,7 @@ def _cut_phase(context: Any, run: Run) -> Step:
     if cut.get("refused"):
         run.fail(cut["refused"])
         return []
+    run.applied_any = True  # the changes are decided and cut: a run with nothing to send applied nothing
     return list(range(int(cut["units"])))
 
 

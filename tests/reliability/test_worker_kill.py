@@ -1,4 +1,4 @@
-"""kill -9 mid-apply: the host process dies with SIGKILL while partitions are being sent; a new host
+"""kill -9 mid-apply: the host process dies with SIGKILL while batches are being sent; a new host
 process resumes the same run from the history kept in Azurite. The vendor list ends exactly as
 expected, nothing is counted twice, and what was sent twice is at most one batch per killed activity."""
 
@@ -29,8 +29,9 @@ PROFILES = 6000
 @pytest.fixture
 def env(azurite: str) -> Iterator[LocalEnv]:
     settings = {"rows_per_partition": 1000, "first_poll_seconds": 0.2, "max_poll_seconds": 0.5}
-    # The vendor is slow enough (latency per request) that a kill lands while partitions are in flight.
-    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.2, "latency": 0.15}, settings=settings) as e:
+    # Campaign Monitor takes 1,000 subscribers a request, so ~5,600 profiles make six batches in six apply
+    # units; the vendor is slow enough (latency per request) that a kill lands while units are in flight.
+    with local_env("campaign_monitor", azurite, simulator_options={"latency": 0.3}, settings=settings) as e:
         yield e
 
 
@@ -82,7 +83,7 @@ def test_a_host_killed_mid_apply_resumes_the_same_run_and_resends_at_most_a_batc
             elif event["event"] == "completed" and event["name"] == "apply_batches":
                 in_flight.discard(event["input"])
                 applied += 1
-                if applied == 2:  # mid-apply: some partitions sent, others in flight or waiting
+                if applied == 2:  # mid-apply: some units sent, others in flight or waiting
                     first.send_signal(signal.SIGKILL)
                     break
         first.wait(timeout=30)
@@ -112,8 +113,8 @@ def test_a_host_killed_mid_apply_resumes_the_same_run_and_resends_at_most_a_batc
 
     sent = Counter(env.simulator.upserted_emails())
     twice = sum(count - 1 for count in sent.values() if count > 1)
-    # A partition holds ~rows_per_partition profiles, under SendGrid's 30,000-contact import limit, so each
-    # apply activity sends one batch: the bound is one partition's rows per activity killed in flight.
-    batch = env.runtime.settings.rows_per_partition * 1.3  # partitions are hash-filled, not exactly even
+    # Each apply unit holds one batch of at most 1,000 subscribers (Campaign Monitor's import limit): the
+    # bound is one batch per activity killed in flight.
+    batch = 1_000
     print(f"\nkill -9 drill: {killed_activities} apply activities killed in flight, {twice} rows sent twice")
     assert twice <= max(1, killed_activities) * batch
