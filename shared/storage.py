@@ -237,6 +237,10 @@ class BlobStore:
     def list_names(self, prefix: str) -> list[str]:
         return sorted(b.name for b in self.container.list_blobs(name_starts_with=prefix))
 
+    def list_etags(self, prefix: str) -> dict[str, str]:
+        """Name → ETag: what a reader needs to know a blob it read before has not changed."""
+        return {b.name: str(b.etag) for b in self.container.list_blobs(name_starts_with=prefix)}
+
     def list_sizes(self, prefix: str) -> dict[str, int]:
         return {b.name: int(b.size) for b in self.container.list_blobs(name_starts_with=prefix)}
 

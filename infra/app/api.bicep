@@ -96,7 +96,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EXPORT_KEY_VAULT_URL', value: keyVaultUri }
         { name: 'EXPORT_SCHEDULE', value: schedule }
         { name: 'EXPORT_TASK_HUB', value: taskHubName }
-        { name: 'EXPORT_ROWS_PER_PARTITION', value: '40000' }
+        { name: 'EXPORT_ROWS_PER_PARTITION', value: '150000' }
         { name: 'EXPORT_MAX_PARTITIONS', value: '32' }
         { name: 'EXPORT_MAX_ACTIVITY_WIDTH', value: '16' }
         { name: 'EXPORT_BATCH_CONCURRENCY', value: '4' }

@@ -201,7 +201,9 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     if not todo:
         result.pending_jobs = len(checkpoint.jobs)
         return result
-    async with open_destination(runtime, plan, share=1.0 / plan.width) as destination:
+    # Units go out ``width`` at a time: each has its share of the account's rate budget.
+    share = 1.0 / max(1, min(plan.width, len(cut.units)))
+    async with open_destination(runtime, plan, share=share) as destination:
         await make_ready(runtime, plan, destination)
         suppressions.hand_over(runtime, plan, destination)
         attributes = plan.export.attributes()

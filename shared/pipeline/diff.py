@@ -11,6 +11,7 @@ Nothing is sent here, so the mass-removal guard and dry runs decide before anyth
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,10 +137,17 @@ def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: boo
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _stage_result(store: BlobStore, name: str, etag: str) -> StageResult:
+    """A stage result as of ``etag``: the diffs of a run running in one worker read each once, not once
+    per partition (a changed blob has another ETag, so a rewritten result is never served stale)."""
+    return StageResult.from_document(store.read_json(name)[0])
+
+
 def read_staged(store: BlobStore, plan: Plan, partition: int) -> pa.Table:
     """Every part's staged rows of ``partition``, in part order (the order first-occurrence needs)."""
     paths = plan.paths
-    results = [StageResult.from_document(store.read_json(n)[0]) for n in store.list_names(paths.stage_results_prefix)]
+    results = [_stage_result(store, name, etag) for name, etag in store.list_etags(paths.stage_results_prefix).items()]
     tables = []
     for result in sorted(results, key=lambda r: r.part):
         for offset, length in result.ranges.get(partition, []):

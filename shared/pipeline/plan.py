@@ -118,7 +118,9 @@ def make_plan(runtime: Runtime, request: RunRequest, *, run_id: str, instance_id
     partitions = min(settings.max_partitions, _power_of_two(math.ceil(estimated_rows / settings.rows_per_partition)))
 
     limits = destination_class(connection.vendor).limits
-    width = min(partitions, settings.max_activity_width)
+    # Apply units, not partitions, go out in parallel (batches are cut across partitions): the width is
+    # the vendor's concurrency, bounded by the fan-out an activity budget allows.
+    width = settings.max_activity_width
     if limits.max_concurrency is not None:
         width = min(width, limits.max_concurrency)
 
