@@ -201,9 +201,10 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     if not todo:
         result.pending_jobs = len(checkpoint.jobs)
         return result
-    # Units go out ``width`` at a time: each has its share of the account's rate budget.
-    share = 1.0 / max(1, min(plan.width, len(cut.units)))
-    async with open_destination(runtime, plan, share=share) as destination:
+    # Units go out ``width`` at a time: each has its share of the account's rate budget, and its place
+    # among the units running beside it staggers their first requests.
+    running = max(1, min(plan.width, len(cut.units)))
+    async with open_destination(runtime, plan, share=1.0 / running, phase=(unit % running) / running) as destination:
         await make_ready(runtime, plan, destination)
         suppressions.hand_over(runtime, plan, destination)
         attributes = plan.export.attributes()

@@ -64,14 +64,21 @@ class _Window:
                 await asyncio.sleep(self.stamps[0] + self.seconds - now)
 
 
-def _share_of(limit: RateLimit, share: float, time_scale: float) -> _Window:
+def _share_of(limit: RateLimit, share: float, time_scale: float, phase: float = 0.0) -> _Window:
     """This activity's part of one limit. With ``share`` = 1/width, ``width`` activities each sending
     ``floor(requests × share)`` per window send at most ``requests`` per window together. When the
-    limit is smaller than the width, each activity gets one request per proportionally longer window."""
+    limit is smaller than the width, each activity gets one request per proportionally longer window,
+    its first one ``phase`` (its place among the activities, 0 ≤ phase < 1) into that window: started
+    together, the activities would otherwise all send their first request at once, ``width`` requests
+    where the vendor allows ``requests``."""
     allowed = limit.requests * share
     if allowed >= 1:
         return _Window(int(allowed), limit.per_seconds * time_scale * SAFETY)
-    return _Window(1, limit.per_seconds / allowed * time_scale * SAFETY)
+    window = _Window(1, limit.per_seconds / allowed * time_scale * SAFETY)
+    if phase > 0:
+        # A stamp that expires ``phase`` of a window from now: the first request waits until then.
+        window.stamps.append(time.monotonic() - window.seconds * (1 - phase))
+    return window
 
 
 class PacedTransport(httpx.AsyncBaseTransport):
@@ -85,11 +92,12 @@ class PacedTransport(httpx.AsyncBaseTransport):
         *,
         share: float = 1.0,
         time_scale: float = 1.0,
+        phase: float = 0.0,
     ) -> None:
         self.inner = inner
         self.bucket_of = bucket_of
         self.windows: dict[str, list[_Window]] = {
-            bucket: [_share_of(limit, share, time_scale) for limit in rate_limits]
+            bucket: [_share_of(limit, share, time_scale, phase) for limit in rate_limits]
             for bucket, rate_limits in limits.rate_limits.items()
         }
         slots = None if limits.max_concurrency is None else max(1, int(limits.max_concurrency * share))

@@ -49,8 +49,11 @@ def connection_label(plan: Plan) -> str:
 
 
 @asynccontextmanager
-async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) -> AsyncIterator[Destination]:
-    """An adapter whose every request is paced to ``share`` of the account's rate budget.
+async def open_destination(
+    runtime: Runtime, plan: Plan, *, share: float = 1.0, phase: float = 0.0
+) -> AsyncIterator[Destination]:
+    """An adapter whose every request is paced to ``share`` of the account's rate budget (``phase``: this
+    activity's place among those sharing it, see ``pacing._share_of``).
 
     Raises NotFound when the connection's Key Vault secret is missing.
     """
@@ -66,7 +69,12 @@ async def open_destination(runtime: Runtime, plan: Plan, *, share: float = 1.0) 
         )
     )
     transport = PacedTransport(
-        inner, cls.limits, lambda _m, _p: "default", share=share, time_scale=runtime.settings.vendor_time_scale
+        inner,
+        cls.limits,
+        lambda _m, _p: "default",
+        share=share,
+        time_scale=runtime.settings.vendor_time_scale,
+        phase=phase,
     )
     timeout = httpx.Timeout(runtime.settings.request_timeout_seconds, connect=10.0)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
