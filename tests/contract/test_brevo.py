@@ -130,3 +130,20 @@ async def test_removal_policies(sim, client, policy, in_list, status) -> None:
     assert batch.results is not None and batch.results[0].outcome is Outcome.REMOVED
     assert ("leaver@example.com" in sim.lists[int(list_id)]) is in_list
     assert sim.subscription_status("leaver@example.com", list_id) == status
+
+
+async def test_blocklisted_members_are_read_from_every_page_side_by_side(sim, client) -> None:
+    """The first page says how many members there are; the other pages are read concurrently (offset
+    paging) and every blocklisted member on any page is found."""
+    list_id = sim.create_target()
+    blocked = {f"blocked{i:04d}@example.com" for i in range(0, 2_600, 97)}
+    for i in range(2_600):
+        email = f"blocked{i:04d}@example.com" if f"blocked{i:04d}@example.com" in blocked else f"m{i:04d}@example.com"
+        (sim.suppress if email in blocked else sim.add_member)(email, list_id)
+    sim.reset_log()
+
+    found = await make(sim, client, list_id).load_suppressed()
+
+    assert set(found) == blocked
+    pages = [r for r in sim.requests if r.method == "GET" and r.path == "/v3/contacts"]
+    assert sorted(int(r.query["offset"]) for r in pages) == [0, 1000, 2000]
