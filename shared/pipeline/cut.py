@@ -141,9 +141,10 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
 
 
 def _rows(plan: Plan, runtime: Runtime, partition: int) -> int:
+    """Removals of a partition, from the diff's counts (the removal rows themselves are read by apply)."""
     if not plan.mirror:
         return 0
-    return read_diff(runtime.store, plan, partition, "removals").num_rows
+    return int(runtime.store.read_json(plan.paths.diff_file(partition, "json"))[0]["to_remove"])
 
 
 def load_cut(runtime: Runtime, plan: Plan) -> BatchCut | None:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import importlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from destinations import destination_class
@@ -34,12 +33,6 @@ def vendor(request: pytest.FixtureRequest) -> str:
 def sim(vendor: str) -> Iterator[BaseSimulator]:
     with simulator_class(vendor)(job_delay=0.01) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def test_every_registered_vendor_is_one_package_with_its_own_facts() -> None:

@@ -4,9 +4,8 @@ official spec (vendor_specs/brevo/swagger_definition_v3.yml, see vendor_specs/SO
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -27,12 +26,6 @@ def sim() -> Iterator[BrevoSimulator]:
         yield simulator
         unchecked = VALIDATOR.validate(simulator.requests)
         assert unchecked == [], [(r.method, r.path) for r in unchecked]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(sim, client, list_id, *, attributes=("first_name", "last_name", "phone"), policy=None):

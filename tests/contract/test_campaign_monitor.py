@@ -14,9 +14,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -31,12 +30,6 @@ from tests.contract.vendor_cases import upsert_all
 def sim() -> Iterator[CampaignMonitorSimulator]:
     with CampaignMonitorSimulator() as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(sim, client, list_id, *, attributes=("first_name", "last_name", "city"), kind="api_key", policy=None):
@@ -95,9 +88,7 @@ async def test_partial_failures_map_per_row(sim, client) -> None:
         ],
     )
     assert outcomes["ok@example.com"][0] is Outcome.UPSERTED
-    assert (
-        outcomes["gone@example.com"][0] is Outcome.SUPPRESSED and "unsubscribed" in outcomes["gone@example.com"][1]
-    )
+    assert outcomes["gone@example.com"][0] is Outcome.SUPPRESSED and "unsubscribed" in outcomes["gone@example.com"][1]
     assert outcomes["blocked@example.com"][0] is Outcome.SUPPRESSED
     assert outcomes["bad@example.invalid"] == (Outcome.REJECTED, "Invalid Email Address")
     assert sim.subscription_status("gone@example.com", list_id) == "unsubscribed"

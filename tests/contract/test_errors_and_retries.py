@@ -4,9 +4,7 @@ tenacity, honour the vendor's hint and are logged (logger ``segment_export.vendo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -19,12 +17,6 @@ from simulators import simulator_class
 from simulators.brevo import BrevoSimulator
 from simulators.sendgrid import SendGridSimulator
 from tests.contract.vendor_cases import CASES, adapter, upsert_all
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def test_scrub_replaces_every_form_of_the_credential() -> None:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -33,12 +32,6 @@ from tests.contract.vendor_cases import upsert_all
 def sim() -> Iterator[MailchimpSimulator]:
     with MailchimpSimulator() as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(sim, client, audience, *, attributes=("first_name", "last_name"), kind="api_key", secret=None, policy=None):

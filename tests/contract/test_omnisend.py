@@ -3,9 +3,8 @@ official 2026-03-15 specs (vendor_specs/omnisend, see vendor_specs/SOURCES.md)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -27,12 +26,6 @@ def sim() -> Iterator[OmnisendSimulator]:
         yield simulator
         unchecked = VALIDATOR.validate(simulator.requests)
         assert unchecked == [], [(r.method, r.path) for r in unchecked]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(sim, client, tag, *, attributes=("first_name", "last_name", "city", "phone", "loyalty_tier"), key=None):

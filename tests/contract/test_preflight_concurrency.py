@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -115,12 +115,6 @@ def new_target(vendor: str, sim: BaseSimulator) -> str:
     name, field_type = KNOWN_FIELD[vendor]
     sim.create_field(name, field_type)  # type: ignore[call-arg]
     return target
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(vendor: str, sim: BaseSimulator, client: httpx.AsyncClient, list_id: str, *fields: str) -> Destination:

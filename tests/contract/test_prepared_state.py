@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -42,12 +42,6 @@ def vendor(request: pytest.FixtureRequest) -> str:
 def sim(vendor: str) -> Iterator[BaseSimulator]:
     with simulator_class(vendor)(job_delay=0.01) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def make(vendor: str, sim: BaseSimulator, client: httpx.AsyncClient, target: str) -> Destination:

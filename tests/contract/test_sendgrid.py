@@ -9,7 +9,7 @@ are not in the copied specs; their shapes follow SendGrid's Suppressions API ref
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -40,12 +40,6 @@ def sim() -> Iterator[SendGridSimulator]:
         yield simulator
         unchecked = VALIDATOR.validate(simulator.requests)
         assert all(r.path.startswith(NOT_IN_COPIED_SPECS) for r in unchecked), [r.path for r in unchecked]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 def adapter(

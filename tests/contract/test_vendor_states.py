@@ -10,10 +10,9 @@ tests check the adapters against the vendors' documentation, not against themsel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 
 from destinations.base import Contact, Outcome
@@ -110,12 +109,6 @@ JOB_CASES = [
     ),
     JobCase("omnisend", "vanish", expected=everyone(F, "HTTP 404"), kept=()),
 ]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
-        yield c
 
 
 @pytest.fixture
