@@ -235,7 +235,9 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
             # so only the last jobs are left for the poll rounds after apply.
             first_poll = runtime.settings.first_poll_seconds * runtime.settings.vendor_time_scale
             rows_of = functools.partial(_unit_emails, table, cut, kind, base)
-            drain = JobDrain(runtime, destination, checkpoint, kind, rows_of, first_poll)
+            drain = JobDrain(
+                runtime, destination, checkpoint, kind, rows_of, first_poll, waiting=lambda: len(sent) < len(todo)
+            )
             drain.start()
         try:
             await asyncio.gather(*(one(b) for b in todo))
@@ -253,8 +255,9 @@ def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: in
 
 
 class JobDrain:
-    """Polls a unit's oldest submitted job while the unit is still sending: one request at a time, only
-    for a job older than the first poll delay, backing off by the vendor's hint while it runs."""
+    """Polls a unit's oldest submitted job while later batches of the unit still wait to be sent: one
+    request at a time, only for a job older than the first poll delay, backing off by the vendor's hint
+    while it runs. Once every batch is out, polling is the await phase's (newest job first)."""
 
     def __init__(
         self,
@@ -264,9 +267,11 @@ class JobDrain:
         kind: str,
         emails_of: Callable[[int], list[Contact]],
         first_poll: float,
+        waiting: Callable[[], bool],
     ) -> None:
         self.runtime, self.destination, self.checkpoint = runtime, destination, checkpoint
         self.kind, self.emails_of, self.first_poll = kind, emails_of, first_poll
+        self.waiting = waiting  # batches of the unit still wait to be sent: only then is polling overlapped
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.polls = 0
@@ -291,7 +296,8 @@ class JobDrain:
         wait = self.first_poll
         while not await self._pause(wait):
             jobs = self.checkpoint.jobs
-            if not jobs:
+            if not jobs or not self.waiting():
+                # Nothing to read, or nothing left to overlap with: the await phase reads the rest.
                 wait = self.first_poll
                 continue
             key = min(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0)))
