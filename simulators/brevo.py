@@ -327,7 +327,7 @@ class BrevoSimulator(BaseSimulator):
         with self.lock:
             process.status = RUNNING
         if process.plan is None or process.plan.state != RUNNING:
-            self.run_later(self.scaled(self.job_delay) / 2, lambda: self._run(process))
+            self.process_later(self.scaled(self.job_delay) / 2, lambda: self._run(process))
 
     def _run(self, process: Process) -> None:
         plan = process.plan
@@ -335,6 +335,7 @@ class BrevoSimulator(BaseSimulator):
         with self.lock:
             seen: set[str] = set()
             for n, item in enumerate(process.items):
+                self.let_others_in(n)
                 if ending in ("failed", "cancelled") and (
                     plan is None or plan.apply_first is None or n >= plan.apply_first
                 ):

@@ -246,12 +246,13 @@ class OmnisendSimulator(BaseSimulator):
             batch["status"] = "inProgress"
             batch["startedAt"] = iso_timestamp(time.time())
         if plan is None or plan.state != "inProgress":
-            self.run_later(self.scaled(self.job_delay) / 2, lambda: self._run(batch, plan))
+            self.process_later(self.scaled(self.job_delay) / 2, lambda: self._run(batch, plan))
 
     def _run(self, batch: dict[str, Any], plan: JobPlan | None) -> None:
         stopped = plan is not None and plan.state == "stopped"
         with self.lock:
             for n, item in enumerate(batch["items"]):
+                self.let_others_in(n)
                 if stopped and (plan is None or plan.apply_first is None or n >= plan.apply_first):
                     break  # items after the stop are neither in responses nor in errors
                 item_id = f"{batch['batchID']}-{n}"

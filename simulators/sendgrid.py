@@ -263,7 +263,7 @@ class SendGridSimulator(BaseSimulator):
         with self.lock:
             self.jobs[job.id] = job
         if job.plan is None or job.plan.state not in ("pending", "vanish"):
-            self.run_later(self.scaled(self.job_delay), lambda: self._process(job))
+            self.process_later(self.scaled(self.job_delay), lambda: self._process(job))
         return _json({"job_id": job.id}, 202)
 
     def _process(self, job: Job) -> None:
@@ -272,6 +272,7 @@ class SendGridSimulator(BaseSimulator):
         with self.lock:
             field_types = {fid: kind for fid, kind in self.fields.values()}
             for n, item in enumerate(job.contacts):
+                self.let_others_in(n)
                 email = str(item["email"]).lower()
                 problem = self._row_problem(item, field_types)
                 if plan is not None:

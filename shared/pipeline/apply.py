@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -152,7 +154,9 @@ async def _run_batch(
     send, send_encoded = contacts, encoded
     withheld: dict[str, list[str]] = {}
     if kind == "changes":
-        send, send_encoded, withheld = suppressions.withhold(contacts, encoded, destination.suppressed)
+        send, send_encoded, withheld = await asyncio.to_thread(
+            suppressions.withhold, contacts, encoded, destination.suppressed
+        )
     if not send:
         checkpoint.done[key] = summarise([], contacts, expected, destination, withheld)
         checkpoint.save()
@@ -174,7 +178,9 @@ async def _run_batch(
         if result.job is not None:
             checkpoint.jobs[key] = {**result.job, SUBMITTED: time.time(), WITHHELD: withheld}
         else:
-            checkpoint.done[key] = summarise(result.results, contacts, expected, destination, withheld)
+            checkpoint.done[key] = await asyncio.to_thread(
+                summarise, result.results, contacts, expected, destination, withheld
+            )
     checkpoint.save()
 
 
@@ -209,8 +215,7 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
         suppressions.hand_over(runtime, plan, destination)
         attributes = plan.export.attributes()
         base = cut.rows_of(kind, todo[0])[0]
-        table = UnitRows(runtime, plan, cut).rows(kind, base, cut.rows_of(kind, todo[-1])[1])
-        encoded = encode_changes(destination, table, attributes) if kind == "changes" else None
+        table, encoded = await asyncio.to_thread(_unit_input, runtime, plan, cut, destination, kind, base, todo[-1])
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         sent: list[int] = []  # batches this call started
 
@@ -221,9 +226,9 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
                     result.more = True
                     return
                 start, end = cut.rows_of(kind, index)
-                rows = table.slice(start - base, end - start)
-                batch = contacts(rows, attributes, with_attributes=kind == "changes")
-                bodies = encoded.slice(start - base, end - start).to_pylist() if encoded is not None else []
+                batch, bodies = await asyncio.to_thread(
+                    _batch_input, table, encoded, attributes, kind, start - base, end - start
+                )
                 if not sent:
                     result.setup_seconds = round(time.monotonic() - began, 3)
                 sent.append(index)
@@ -249,6 +254,37 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     return result
 
 
+# CPU-bound steps run in a worker thread (``asyncio.to_thread``): on the event loop they would hold back
+# requests the pacer has already released, which then reach the vendor bunched together — more of them
+# inside one rate window than the pacer allowed, answered 429. Off the loop, the GIL's switch interval
+# (5 ms) bounds that delay. Only pure functions of their arguments run there.
+
+
+# Units of one worker process read and encode their rows one per core at a time: started together, each
+# would get a slice of the CPU and all would be ready late, at once; taking turns, the first unit sends
+# while the others still prepare.
+_PREPARING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def _unit_input(
+    runtime: Runtime, plan: Plan, cut: BatchCut, destination: Destination, kind: str, base: int, last: int
+) -> tuple[pa.Table, pa.Array | None]:
+    """The unit's rows from batch ``base``'s first row to batch ``last``'s end, and their encodings."""
+    with _PREPARING:
+        table = UnitRows(runtime, plan, cut).rows(kind, base, cut.rows_of(kind, last)[1])
+        attributes = plan.export.attributes()
+        return table, encode_changes(destination, table, attributes) if kind == "changes" else None
+
+
+def _batch_input(
+    table: pa.Table, encoded: pa.Array | None, attributes: list[str], kind: str, offset: int, count: int
+) -> tuple[list[Contact], list[bytes]]:
+    """One batch's contacts and encoded bodies."""
+    batch = contacts(table.slice(offset, count), attributes, with_attributes=kind == "changes")
+    bodies = encoded.slice(offset, count).to_pylist() if encoded is not None else []
+    return batch, bodies
+
+
 def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: int) -> list[Contact]:
     start, end = cut.rows_of(kind, batch)
     return email_contacts(table.column(records.EMAIL).slice(start - base, end - start).to_pylist())
@@ -257,7 +293,7 @@ def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: in
 class JobDrain:
     """Polls a unit's oldest submitted job while later batches of the unit still wait to be sent: one
     request at a time, only for a job older than the first poll delay, backing off by the vendor's hint
-    while it runs. Once every batch is out, polling is the await phase's (newest job first)."""
+    while it runs. Once every batch is out, polling is the await phase's (``poll_jobs``)."""
 
     def __init__(
         self,
@@ -306,7 +342,7 @@ class JobDrain:
                 wait = self.first_poll - age
                 continue
             job = jobs[key]
-            batch = self.emails_of(int(key))
+            batch = await asyncio.to_thread(self.emails_of, int(key))
             self.polls += 1
             try:
                 status = await _poll_one(self.runtime, self.destination, job, batch)
@@ -317,46 +353,12 @@ class JobDrain:
                 wait = max(self.first_poll, status.retry_after or 0.0)
                 continue
             expected = expected_outcome(self.kind)
-            self.checkpoint.done[key] = summarise(status.results, batch, expected, self.destination, job.get(WITHHELD))
+            self.checkpoint.done[key] = await asyncio.to_thread(
+                summarise, status.results, batch, expected, self.destination, job.get(WITHHELD)
+            )
             del jobs[key]
             self.checkpoint.save()
             wait = 0.0  # the next oldest may be done too
-
-
-async def _newest_job_running(
-    runtime: Runtime, plan: Plan, cut: BatchCut, rows: UnitRows, destination: Destination
-) -> tuple[int, float | None]:
-    """(pending jobs, retry hint) when the most recently submitted job is still running, else (0, None).
-
-    Vendors work through an account's jobs in order: while the newest one runs, polling the others
-    would spend requests from the same (sometimes hourly) budget to learn nothing that changes the
-    run. One request per poll round, then one per job once they are done."""
-    newest: tuple[float, int, str] | None = None
-    pending = 0
-    for unit in range(len(cut.units)):
-        checkpoint = Checkpoint(runtime, plan, unit)
-        for key, job in checkpoint.jobs.items():
-            pending += 1
-            stamp = float(job.get(SUBMITTED, 0.0))
-            if newest is None or stamp > newest[0]:
-                newest = (stamp, unit, key)
-    if newest is None:
-        return 0, None
-    _, unit, key = newest
-    kind = cut.units[unit].kind
-    checkpoint = Checkpoint(runtime, plan, unit)
-    batch = rows.emails(kind, int(key))
-    job = checkpoint.jobs[key]
-    try:
-        status = await _poll_one(runtime, destination, job, batch)
-    except RetryableDestinationError as exc:
-        return pending, exc.retry_after
-    if status.done:
-        checkpoint.done[key] = summarise(status.results, batch, expected_outcome(kind), destination, job.get(WITHHELD))
-        del checkpoint.jobs[key]
-        checkpoint.save(force=True)
-        return 0, None
-    return pending, status.retry_after
 
 
 async def _poll_one(
@@ -376,51 +378,81 @@ async def _poll_one(
         return JobStatus(done=True, results=[RowResult(c.email, Outcome.FAILED, reason) for c in sent])
 
 
+# Polls in flight at once in a round: at most this many requests are spent on jobs that turn out to be
+# still running once one of them is (those already on their way when it answered).
+POLL_WAVE = 8
+
+
 async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = None) -> PollResult:
-    """Poll the submitted jobs: first the newest (see ``_newest_job_running``); once it is done, every
-    unit's jobs oldest first, stopping per unit at the first one still running. Jobs that are done move
-    into the checkpoint's finished batches. No poll starts after ``deadline`` (``time.monotonic()``):
-    the jobs not reached stay pending and the next round takes them."""
+    """Poll the submitted jobs of every unit, oldest first, stopping at the first one still running.
+
+    Vendors work through an account's jobs in the order they were submitted: the oldest job is asked
+    alone first, and while it runs a round costs one request more (below); once it is done, the others
+    follow in submission order, ``POLL_WAVE`` at a time, until one is still running. So a job that has
+    finished is read at the next round, not only once the newest is done, and each job is read about once.
+    When a round stops at a running job, the newest job is asked too: if *it* is done, the vendor did not
+    keep to the order (or the job it stopped at has stalled), and every other job is asked — a stalled job
+    never hides the finished ones behind it. Jobs that are done move into their unit's checkpoint. No
+    poll starts after ``deadline`` (``time.monotonic()``); the rest wait for the next round.
+    """
     plan = load_plan(runtime, root)
     cut = load_cut(runtime, plan)
     if cut is None:
         return PollResult()
+    checkpoints = {unit: Checkpoint(runtime, plan, unit) for unit in range(len(cut.units))}
+    pending = sorted(
+        (float(job.get(SUBMITTED, 0.0)), unit, key)
+        for unit, checkpoint in checkpoints.items()
+        for key, job in checkpoint.jobs.items()
+    )
+    if not pending:
+        return PollResult()
     outcome = PollResult()
     rows = UnitRows(runtime, plan, cut)
+    changed: set[int] = set()
+    asked: set[tuple[int, str]] = set()
+    running = asyncio.Event()  # a job still runs: in order, the ones submitted after it are not asked
+    slots = asyncio.Semaphore(POLL_WAVE)
+
+    async def poll(destination: Destination, unit: int, key: str, *, in_order: bool) -> bool:
+        """Ask about one job; True when it is done (and recorded)."""
+        async with slots:
+            # At least one poll per call, whatever the budget: every round makes progress.
+            late = deadline is not None and asked and time.monotonic() >= deadline
+            if late or (in_order and running.is_set()):
+                return False
+            asked.add((unit, key))
+            checkpoint, kind = checkpoints[unit], cut.units[unit].kind
+            job = checkpoint.jobs[key]
+            batch = await asyncio.to_thread(rows.emails, kind, int(key))
+            try:
+                status = await _poll_one(runtime, destination, job, batch)
+            except RetryableDestinationError as exc:
+                outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
+                running.set()
+                return False
+            if not status.done:
+                if status.retry_after is not None:
+                    outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
+                running.set()
+                return False
+            checkpoint.done[key] = await asyncio.to_thread(
+                summarise, status.results, batch, expected_outcome(kind), destination, job.get(WITHHELD)
+            )
+            del checkpoint.jobs[key]
+            changed.add(unit)
+            return True
+
     async with open_destination(runtime, plan, share=1.0) as destination:
-        pending, hint = await _newest_job_running(runtime, plan, cut, rows, destination)
-        if pending:
-            return PollResult(pending_jobs=pending, retry_after=hint)
-
-        polled: list[str] = []  # jobs this call polled
-
-        async def poll_unit(unit: int) -> None:
-            checkpoint = Checkpoint(runtime, plan, unit)
-            jobs = checkpoint.jobs
-            if not jobs:
-                return
-            kind = cut.units[unit].kind
-            for key in sorted(jobs, key=lambda k: float(jobs[k].get(SUBMITTED, 0.0))):
-                # At least one poll per call, whatever the budget: every round makes progress.
-                if deadline is not None and polled and time.monotonic() >= deadline:
-                    break
-                polled.append(key)
-                batch = rows.emails(kind, int(key))
-                try:
-                    status = await _poll_one(runtime, destination, jobs[key], batch)
-                except RetryableDestinationError as exc:
-                    outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
-                    break
-                if not status.done:
-                    if status.retry_after is not None:
-                        outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
-                    break
-                checkpoint.done[key] = summarise(
-                    status.results, batch, expected_outcome(kind), destination, jobs[key].get(WITHHELD)
-                )
-                del jobs[key]
-            outcome.pending_jobs += len(jobs)
-            checkpoint.save(force=True)
-
-        await asyncio.gather(*(poll_unit(u) for u in range(len(cut.units))))
+        _, unit, key = pending[0]
+        if await poll(destination, unit, key, in_order=True):
+            await asyncio.gather(*(poll(destination, u, k, in_order=True) for _, u, k in pending[1:]))
+        left = [(u, k) for _, u, k in pending if (u, k) not in asked]
+        if running.is_set() and left:
+            newest = left[-1]
+            if await poll(destination, *newest, in_order=False):
+                await asyncio.gather(*(poll(destination, u, k, in_order=False) for u, k in left[:-1]))
+    for unit in sorted(changed):
+        checkpoints[unit].save(force=True)
+    outcome.pending_jobs = sum(len(checkpoint.jobs) for checkpoint in checkpoints.values())
     return outcome

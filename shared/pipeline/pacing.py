@@ -51,9 +51,17 @@ class _Window:
         self.seconds = seconds
         self.stamps: deque[float] = deque()
         self.lock = asyncio.Lock()
+        # Seconds the first request waits (its place among the activities sharing a limit), counted from
+        # that first request, not from when the window was made: activities that take different times to
+        # get ready (reading and encoding their rows) would otherwise all find their stagger long past
+        # and send their first requests together.
+        self.first_delay: float | None = None
 
     async def wait(self) -> None:
         async with self.lock:
+            if self.first_delay is not None:
+                self.stamps.append(time.monotonic() - self.seconds + self.first_delay)
+                self.first_delay = None
             while True:
                 now = time.monotonic()
                 while self.stamps and self.stamps[0] <= now - self.seconds:
@@ -76,8 +84,7 @@ def _share_of(limit: RateLimit, share: float, time_scale: float, phase: float = 
         return _Window(int(allowed), limit.per_seconds * time_scale * SAFETY)
     window = _Window(1, limit.per_seconds / allowed * time_scale * SAFETY)
     if phase > 0:
-        # A stamp that expires ``phase`` of a window from now: the first request waits until then.
-        window.stamps.append(time.monotonic() - window.seconds * (1 - phase))
+        window.first_delay = window.seconds * phase  # the first request waits ``phase`` of a window
     return window
 
 
