@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devtools.durable_host import WorkerDispatch, activity_failure
+from shared.memory import PROCESS_ENVIRONMENT
 from shared.orchestration.names import DIFF_PARTITION, FINISH_PARTITION, STAGE_PART
 from shared.settings import Settings
 
@@ -152,6 +153,9 @@ class WorkerPoolDispatch:
         self._logs: Any = None
         self._listener: logging.handlers.QueueListener | None = None
         if self.processes > 1:
+            # The worker processes allocate as the deployed app does (app settings read at process start,
+            # shared/memory.py): spawned processes inherit this process's environment.
+            os.environ.update(PROCESS_ENVIRONMENT)
             # spawn, not fork: the host process has threads (the simulator, Azurite's readers, the relay).
             context = multiprocessing.get_context("spawn")
             self._logs = context.Queue()

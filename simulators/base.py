@@ -45,6 +45,7 @@ same calls as methods of the simulator (so a ``RemoteSimulator`` in another proc
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import math
@@ -250,22 +251,35 @@ _EXPIRED_URL = (
 
 
 class SlidingWindow:
-    """At most ``limit.requests`` in any window of ``limit.per_seconds × time_scale`` seconds."""
+    """At most ``limit.requests`` in any window of ``limit.per_seconds × time_scale`` seconds, counted by
+    when each request *arrived* (its headers), as a rate-limiting gateway counts them: a request is checked
+    once its body is read, so a large upload is checked after smaller ones that arrived later — its stamp
+    still goes where it arrived (the stamps are kept in order)."""
 
     def __init__(self, limit: RateLimit, time_scale: float) -> None:
         self.limit = limit
         self.window = limit.per_seconds * time_scale
-        self.stamps: deque[float] = deque()
+        self.stamps: list[float] = []  # arrival times, ascending
 
     def try_acquire(self, now: float) -> float | None:
-        """Record a request and return None, or return the seconds until one would be allowed."""
+        """Record a request that arrived at ``now`` and return None, or return the seconds until one would
+        be allowed."""
         horizon = now - self.window
-        while self.stamps and self.stamps[0] <= horizon:
-            self.stamps.popleft()
-        if len(self.stamps) >= self.limit.requests:
-            return self.stamps[0] + self.window - now
-        self.stamps.append(now)
+        stale = bisect.bisect_right(self.stamps, horizon - self.window)  # older than any window still checked
+        if stale:
+            del self.stamps[:stale]
+        first = bisect.bisect_right(self.stamps, horizon)
+        inside = bisect.bisect_right(self.stamps, now) - first
+        if inside >= self.limit.requests:
+            return max(0.0, self.stamps[first] + self.window - now)
+        bisect.insort(self.stamps, now)
         return None
+
+    def release(self, now: float) -> None:
+        """Take back the request recorded at ``now`` (it was refused by another window)."""
+        at = bisect.bisect_left(self.stamps, now)
+        if at < len(self.stamps) and self.stamps[at] == now:
+            del self.stamps[at]
 
     def remaining(self) -> int:
         return max(0, self.limit.requests - len(self.stamps))
@@ -485,22 +499,22 @@ class BaseSimulator:
             self.faults = [f for f in self.faults if f.remaining > 0 and (f.until is None or now < f.until)]
         return None
 
-    def _check_rate(self, bucket: str) -> tuple[float, SlidingWindow] | None:
-        now = time.monotonic()
+    def _check_rate(self, bucket: str, arrived: float) -> tuple[float, SlidingWindow] | None:
         with self.lock:
             windows = self._windows.get(bucket, [])
-            waits = [(w.try_acquire(now), w) for w in windows]
+            waits = [(w.try_acquire(arrived), w) for w in windows]
             blocked = [(wait, w) for wait, w in waits if wait is not None]
             if not blocked:
                 return None
             # A refused request must not consume capacity in the windows that admitted it.
             for wait, w in waits:
-                if wait is None and w.stamps:
-                    w.stamps.pop()
+                if wait is None:
+                    w.release(arrived)
             return max(blocked, key=lambda item: item[0])
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = time.monotonic()  # the headers are in: when a gateway counts the request
         body = await request.read()
         record = RecordedRequest(
             method=request.method,
@@ -508,7 +522,7 @@ class BaseSimulator:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body if self.record_bodies else b"",
-            at=time.monotonic(),
+            at=arrived,
         )
         with self.lock:
             self.requests.append(record)
@@ -518,14 +532,16 @@ class BaseSimulator:
                 self.enforce_limits and self.max_concurrency is not None and self.in_flight > self.max_concurrency
             )
         try:
-            response = await self._serve(request, handler, over_concurrency)
+            response = await self._serve(request, handler, over_concurrency, arrived)
         finally:
             with self.lock:
                 self.in_flight -= 1
         record.status = response.status
         return response
 
-    async def _serve(self, request: web.Request, handler: Handler, over_concurrency: bool) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, handler: Handler, over_concurrency: bool, arrived: float
+    ) -> web.StreamResponse:
         fault = self._take_fault(request)
         if fault is not None:
             answered = await self._answer_fault(fault, request, handler)
@@ -541,7 +557,7 @@ class BaseSimulator:
                 self.rate_limited_count += 1
             return self.too_many_connections_response()
         if self.enforce_limits:
-            refused = self._check_rate(self.bucket_for(request.method, request.path))
+            refused = self._check_rate(self.bucket_for(request.method, request.path), arrived)
             if refused is not None:
                 with self.lock:
                     self.rate_limited_count += 1

@@ -89,6 +89,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // Telemetry with an Entra ID token of the same identity (App Insights local auth is off).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // How the worker process allocates (shared/memory.py, with the measurements): read at process start.
+        { name: 'ARROW_DEFAULT_MEMORY_POOL', value: 'system' }
+        { name: 'MALLOC_MMAP_THRESHOLD_', value: '1048576' }
         // The app's settings (shared/settings.py): every non-secret EXPORT_* the code reads.
         { name: 'EXPORT_STORAGE_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
         { name: 'EXPORT_CONTAINER', value: exportsContainerName }

@@ -123,6 +123,13 @@ def make_plan(runtime: Runtime, request: RunRequest, *, run_id: str, instance_id
     width = settings.max_activity_width
     if limits.max_concurrency is not None:
         width = min(width, limits.max_concurrency)
+    # Nor more units than a rate window's requests: each unit then has at least one request of every
+    # window to itself, so units that fall behind (busy encoding) and catch up together still keep the
+    # vendor's rate. With more units than that, each would get one request per longer window, and a few
+    # such catching up at once are more than the vendor's window allows (answered 429).
+    smallest = min((limit.requests for bucket in limits.rate_limits.values() for limit in bucket), default=None)
+    if smallest is not None:
+        width = min(width, smallest)
 
     snapshot = None
     document = runtime.store.read_json_or_none(snapshot_manifest(export.id))

@@ -20,6 +20,7 @@ from pydantic import Field, SecretBytes, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import shared
+from shared.memory import PROCESS_ENVIRONMENT
 from tests.infra.templates import API, ROOT, app_settings, literal_through_main
 
 PREFIX = "EXPORT_"
@@ -129,3 +130,9 @@ def test_the_derivation_reads_names_aliases_and_secrets() -> None:
     assert env_names(Extra) == {"EXPORT_BRAND_NEW_KNOB": False, "EXPORT_TOKEN": True, "EXPORT_OTHER_NAME": False}
     # only classes defined under shared/ count: this one is not the app's
     assert Extra not in settings_classes()
+
+
+def test_the_worker_process_allocates_as_measured() -> None:
+    # Read when the process starts, so they can only be app settings (shared/memory.py has the figures).
+    settings = app_settings()
+    assert {name: settings.get(name) for name in PROCESS_ENVIRONMENT} == dict(PROCESS_ENVIRONMENT)
