@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -139,6 +139,9 @@ class VendorHttp:
         self.connection = connection or display_name
         # Every form the credential takes on the wire: the raw secret and each header carrying it.
         self._secrets = tuple(s for s in secrets if s)
+        # How one request of a many-request read is retried (the pipeline sets its retry policy here):
+        # a 429 on page 500 of a paged read retries that page, not the read from page 1. None: no retry.
+        self.retry: Callable[[Callable[[], Awaitable[httpx.Response]]], Awaitable[httpx.Response]] | None = None
 
     def scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
@@ -212,3 +215,9 @@ class VendorHttp:
         response = await self.send(method, path, **kwargs)
         self.check(response)
         return response
+
+    async def call_retrying(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """``call``, retried on its own by ``retry`` when set: for one page of a paged read."""
+        if self.retry is None:
+            return await self.call(method, path, **kwargs)
+        return await self.retry(lambda: self.call(method, path, **kwargs))

@@ -147,7 +147,7 @@ class OmnisendDestination(Destination):
         suppressed: dict[str, str] = {}
         params: dict[str, Any] = {"status": "unsubscribed", "limit": CONTACTS_PAGE}
         while True:
-            page = self.http.json(await self.http.call("GET", CONTACTS, params=params))
+            page = self.http.json(await self.http.call_retrying("GET", CONTACTS, params=params))
             for contact in page.get("contacts", []):
                 suppressed[email_of(contact)] = "unsubscribed in Omnisend; the status was kept"
             paging = page.get("paging") or {}

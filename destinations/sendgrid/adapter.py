@@ -192,7 +192,7 @@ class SendGridDestination(Destination):
             offset = 0
             while True:
                 params = {"limit": SUPPRESSION_PAGE, "offset": offset, **window}
-                page = self.http.json(await self.http.call("GET", path, params=params))
+                page = self.http.json(await self.http.call_retrying("GET", path, params=params))
                 emails.extend(str(entry.get("email", "")).lower() for entry in page)
                 if len(page) < SUPPRESSION_PAGE:
                     return emails

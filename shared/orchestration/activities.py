@@ -34,6 +34,7 @@ from shared.orchestration.names import (
     FINISH_PARTITION,
     PLAN_RUN,
     POLL_JOBS,
+    READ_SUPPRESSIONS,
     REPORT_UNPLANNED,
     STAGE_PART,
 )
@@ -44,7 +45,7 @@ from shared.pipeline.diff import diff_partition
 from shared.pipeline.finish import finish_partition
 from shared.pipeline.layout import RunPaths
 from shared.pipeline.plan import make_plan
-from shared.pipeline.preflight import check_destination
+from shared.pipeline.preflight import check_destination, read_run_suppressions
 from shared.pipeline.stage import stage_part
 from shared.runtime import get_runtime
 
@@ -145,6 +146,17 @@ async def check_destination_activity(payload: Payload) -> dict[str, Any]:
         return {"ok": True}
 
 
+async def read_suppressions_activity(payload: Payload) -> dict[str, Any]:
+    with telemetry.activity_span(READ_SUPPRESSIONS, *_ids(payload["root"])):
+        try:
+            await read_run_suppressions(get_runtime(), payload["root"])
+        except ExportError as exc:
+            if exc.retryable:
+                raise
+            return _verdict(exc)
+        return {"ok": True}
+
+
 def stage_part_activity(payload: Payload) -> dict[str, Any]:
     with telemetry.activity_span(STAGE_PART, *_ids(payload["root"])):
         return stage_part(get_runtime(), payload["root"], payload["index"]).model_dump()
@@ -238,6 +250,7 @@ ACTIVITIES: dict[str, Callable[[Payload], Any]] = {
     PLAN_RUN: plan_run_activity,
     REPORT_UNPLANNED: report_unplanned_activity,
     CHECK_DESTINATION: check_destination_activity,
+    READ_SUPPRESSIONS: read_suppressions_activity,
     STAGE_PART: stage_part_activity,
     DIFF_PARTITION: diff_partition_activity,
     CUT_BATCHES: cut_batches_activity,

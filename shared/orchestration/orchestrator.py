@@ -36,6 +36,7 @@ from shared.orchestration.names import (
     ORCHESTRATOR,
     PLAN_RUN,
     POLL_JOBS,
+    READ_SUPPRESSIONS,
     REPORT_UNPLANNED,
     STAGE_PART,
     instance_id_for,
@@ -154,8 +155,15 @@ def _prepare_phase(context: Any, run: Run) -> Step:
         run.fail(checked["refused"])
         return
     context.set_custom_status({"run_id": run.run_id, "step": "stage"})
+    # Scheduled now, awaited after diff: the suppressions are only needed to apply, and on a large list
+    # reading them takes longer than stage and diff together.
+    suppressions = _call(context, run, READ_SUPPRESSIONS, {"root": run.root})
     stage_tasks = [_call(context, run, STAGE_PART, {"root": run.root, "index": i}) for i in range(run.plan["parts"])]
-    stages = yield from _all(context, run, stage_tasks)
+    try:
+        stages = yield from _all(context, run, stage_tasks)
+    except Exception:
+        yield from _settle(context, [suppressions])  # nothing moves on while it still runs
+        raise
     read = sum(s["read"] for s in stages)
     if read > run.plan["max_profiles"]:
         run.errors.append(
@@ -163,12 +171,22 @@ def _prepare_phase(context: Any, run: Run) -> Step:
             f"({run.plan['max_profiles']}); raise max_profiles if this is expected"
         )
         run.mode = "blocked"
+        yield from _settle(context, [suppressions])
         return
     context.set_custom_status({"run_id": run.run_id, "step": "diff", "profiles_read": read})
     diff_tasks = [
         _call(context, run, DIFF_PARTITION, {"root": run.root, "partition": k}) for k in range(run.plan["partitions"])
     ]
-    run.diffs = yield from _all(context, run, diff_tasks)
+    try:
+        run.diffs = yield from _all(context, run, diff_tasks)
+    except Exception:
+        yield from _settle(context, [suppressions])
+        raise
+    context.set_custom_status({"run_id": run.run_id, "step": "suppressions"})
+    read_back = yield suppressions
+    if read_back and read_back.get("refused"):
+        run.fail(read_back["refused"])
+        return
     verdict = guard_verdict(run.plan, run.diffs, run.request.get("approve_mass_removal", False))
     if verdict:
         run.errors.append(verdict)

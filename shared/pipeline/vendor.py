@@ -86,6 +86,7 @@ async def open_destination(
             connection=connection_label(plan),
         )
         transport.bucket_of = destination.rate_bucket
+        destination.http.retry = functools.partial(with_retries, policy=retry_policy(runtime))
         yield destination
 
 

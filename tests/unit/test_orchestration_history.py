@@ -88,6 +88,7 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
     return {
         names.PLAN_RUN: plan,
         names.CHECK_DESTINATION: check,
+        names.READ_SUPPRESSIONS: check,
         names.STAGE_PART: stage,
         names.DIFF_PARTITION: diff,
         names.CUT_BATCHES: cut,
