@@ -155,15 +155,14 @@ def _prepare_phase(context: Any, run: Run) -> Step:
         run.fail(checked["refused"])
         return
     context.set_custom_status({"run_id": run.run_id, "step": "stage"})
-    # Scheduled now, awaited after diff: the suppressions are only needed to apply, and on a large list
-    # reading them takes longer than stage and diff together.
+    # The suppressions are read beside stage (only apply needs them). Not beside diff as well: the Durable
+    # SDK schedules a task when the orchestrator yields it, so it goes out with the stage tasks or later.
     suppressions = _call(context, run, READ_SUPPRESSIONS, {"root": run.root})
     stage_tasks = [_call(context, run, STAGE_PART, {"root": run.root, "index": i}) for i in range(run.plan["parts"])]
-    try:
-        stages = yield from _all(context, run, stage_tasks)
-    except Exception:
-        yield from _settle(context, [suppressions])  # nothing moves on while it still runs
-        raise
+    read_back, *stages = yield from _all(context, run, [suppressions, *stage_tasks])
+    if read_back and read_back.get("refused"):
+        run.fail(read_back["refused"])
+        return
     read = sum(s["read"] for s in stages)
     if read > run.plan["max_profiles"]:
         run.errors.append(
@@ -171,22 +170,12 @@ def _prepare_phase(context: Any, run: Run) -> Step:
             f"({run.plan['max_profiles']}); raise max_profiles if this is expected"
         )
         run.mode = "blocked"
-        yield from _settle(context, [suppressions])
         return
     context.set_custom_status({"run_id": run.run_id, "step": "diff", "profiles_read": read})
     diff_tasks = [
         _call(context, run, DIFF_PARTITION, {"root": run.root, "partition": k}) for k in range(run.plan["partitions"])
     ]
-    try:
-        run.diffs = yield from _all(context, run, diff_tasks)
-    except Exception:
-        yield from _settle(context, [suppressions])
-        raise
-    context.set_custom_status({"run_id": run.run_id, "step": "suppressions"})
-    read_back = yield suppressions
-    if read_back and read_back.get("refused"):
-        run.fail(read_back["refused"])
-        return
+    run.diffs = yield from _all(context, run, diff_tasks)
     verdict = guard_verdict(run.plan, run.diffs, run.request.get("approve_mass_removal", False))
     if verdict:
         run.errors.append(verdict)

@@ -1,7 +1,7 @@
 """Step 2 — pre-flight: the credential works, the target exists, the mapped fields exist. Then, beside
-stage and diff (they do not need it; apply does), the vendor's suppressions are read once for the run
+stage (which does not need it; apply does), the vendor's suppressions are read once for the run
 (``shared.pipeline.suppressions``): on a large list that read is the longest part of a refresh (Brevo
-pages through every member the last run wrote), and nothing else has to wait for it."""
+pages through every member the last run wrote), and staging need not wait for it."""
 
 from __future__ import annotations
 
