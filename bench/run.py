@@ -247,7 +247,10 @@ def client_side(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Client side of a full export (read → map → validate → dedupe → partition → diff → serialise, the
     vendor answering instantly) and, with ``refresh``, of a 1% refresh over a committed snapshot."""
-    options = {"latency": 0.0, "job_delay": 0.0, "time_scale": 0.01, "record_bodies": False}
+    # No rate limits either: at vendor time × 0.01 SendGrid's window is 10 ms, which a loaded machine cannot
+    # pace to; the export that commits the refresh's snapshot once lost a unit's 4 batches to 429s, and the
+    # "1% refresh" then serialised 128,340 contacts instead of 9,501.
+    options = {"latency": 0.0, "job_delay": 0.0, "time_scale": 0.01, "record_bodies": False, "enforce_limits": False}
     settings = {"vendor_time_scale": 0.01, "first_poll_seconds": 0.1, "max_poll_seconds": 0.5}
     with local_env(
         "sendgrid", azurite.connection_string, simulator_options=options, settings=settings, simulator_process=True
@@ -265,7 +268,9 @@ def client_side(
             return {**summarise(full), "profiles": inputs.profiles, "parallel": parallel}, None
         # A committed snapshot of the full input (a real export against an instant vendor), then the
         # refreshed input: diff finds the changed 1%, and only those are serialised.
-        asyncio.run(export_once(env))
+        _, report = asyncio.run(export_once(env))
+        if report["status"] != "succeeded" or report["outcomes"]["upserted"] != inputs.variant(0).unique:
+            raise RuntimeError(f"the export that commits the refresh's snapshot did not deliver everything: {report}")
         inputs.upload(env.runtime.segments, 1)
         changed = [client_run(azurite, env, f"refresh-{r}") for r in range(repeats)]
     return (
@@ -408,6 +413,11 @@ def markdown(results: dict[str, Any]) -> str:
             "projected to real time (bench/README.md)."
             if scaled
             else ""
+        )
+        + (
+            f" The 1% refresh's client side was {results['refresh_client_rerun']}."
+            if results.get("refresh_client_rerun")
+            else ""
         ),
         "",
         "| target (issue 15) | measured | met |",
@@ -537,6 +547,8 @@ def main() -> None:
         saved = json.loads((RESULTS / "latest.json").read_text())
         if saved.get("format") != FORMAT:
             raise SystemExit("latest.json predates this benchmark's format: run the benchmark again")
+        saved["targets"] = targets(saved)  # a figure measured again (a partial rerun) is judged again
+        (RESULTS / "latest.json").write_text(json.dumps(saved, indent=2))
         (RESULTS / "latest.md").write_text(markdown(saved))
         chart(saved, RESULTS / "latest.png")
         update_readme(markdown(saved))
