@@ -17,7 +17,7 @@ non-type annotation", azure-functions-durable-python#468), and then loads no fun
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ from shared.pipeline.layout import RunPaths
 from shared.pipeline.plan import make_plan
 from shared.pipeline.preflight import check_destination, read_run_suppressions
 from shared.pipeline.stage import stage_part
-from shared.runtime import get_runtime
+from shared.runtime import Runtime, get_runtime
 
 # The worker accepts only a plain type here (see the module docstring).
 Payload = dict
@@ -135,26 +135,25 @@ def report_unplanned_activity(payload: Payload) -> dict[str, Any]:
         return {"status": report.status.value, "report": payload["root"] + "/report.json"}
 
 
-async def check_destination_activity(payload: Payload) -> dict[str, Any]:
-    with telemetry.activity_span(CHECK_DESTINATION, *_ids(payload["root"])):
+async def _checked(name: str, root: str, step: Callable[[Runtime, str], Awaitable[None]]) -> dict[str, Any]:
+    """A vendor check's verdict: ``ok``, or the run's refusal (credential, list, fields); a retryable
+    failure is raised, for Durable to retry the activity."""
+    with telemetry.activity_span(name, *_ids(root)):
         try:
-            await check_destination(get_runtime(), payload["root"])
+            await step(get_runtime(), root)
         except ExportError as exc:
             if exc.retryable:
                 raise
             return _verdict(exc)
         return {"ok": True}
+
+
+async def check_destination_activity(payload: Payload) -> dict[str, Any]:
+    return await _checked(CHECK_DESTINATION, payload["root"], check_destination)
 
 
 async def read_suppressions_activity(payload: Payload) -> dict[str, Any]:
-    with telemetry.activity_span(READ_SUPPRESSIONS, *_ids(payload["root"])):
-        try:
-            await read_run_suppressions(get_runtime(), payload["root"])
-        except ExportError as exc:
-            if exc.retryable:
-                raise
-            return _verdict(exc)
-        return {"ok": True}
+    return await _checked(READ_SUPPRESSIONS, payload["root"], read_run_suppressions)
 
 
 def stage_part_activity(payload: Payload) -> dict[str, Any]:
