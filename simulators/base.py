@@ -281,9 +281,6 @@ class SlidingWindow:
         if at < len(self.stamps) and self.stamps[at] == now:
             del self.stamps[at]
 
-    def remaining(self) -> int:
-        return max(0, self.limit.requests - len(self.stamps))
-
 
 def whole_seconds(seconds: float) -> int:
     """A wait as vendors send it: whole seconds, rounded up, at least 1."""

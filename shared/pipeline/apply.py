@@ -341,24 +341,34 @@ class JobDrain:
             if age < self.first_poll:
                 wait = self.first_poll - age
                 continue
-            job = jobs[key]
             batch = await asyncio.to_thread(self.emails_of, int(key))
             self.polls += 1
             try:
-                status = await _poll_one(self.runtime, self.destination, job, batch)
+                status = await _read_job(self.runtime, self.destination, self.checkpoint, self.kind, key, batch)
             except RetryableDestinationError as exc:
                 wait = max(self.first_poll, exc.retry_after or 0.0)
                 continue
             if not status.done:
                 wait = max(self.first_poll, status.retry_after or 0.0)
                 continue
-            expected = expected_outcome(self.kind)
-            self.checkpoint.done[key] = await asyncio.to_thread(
-                summarise, status.results, batch, expected, self.destination, job.get(WITHHELD)
-            )
-            del jobs[key]
             self.checkpoint.save()
             wait = 0.0  # the next oldest may be done too
+
+
+async def _read_job(
+    runtime: Runtime, destination: Destination, checkpoint: Checkpoint, kind: str, key: str, batch: list[Contact]
+) -> JobStatus:
+    """Poll job ``key`` of ``checkpoint`` (sent for ``batch``); once it is done, its rows' outcomes move
+    from the unit's submitted jobs into its finished batches (the caller saves the checkpoint).
+    Raises RetryableDestinationError, CredentialRefused."""
+    job = checkpoint.jobs[key]
+    status = await _poll_one(runtime, destination, job, batch)
+    if status.done:
+        checkpoint.done[key] = await asyncio.to_thread(
+            summarise, status.results, batch, expected_outcome(kind), destination, job.get(WITHHELD)
+        )
+        del checkpoint.jobs[key]
+    return status
 
 
 async def _poll_one(
@@ -423,10 +433,9 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
                 return False
             asked.add((unit, key))
             checkpoint, kind = checkpoints[unit], cut.units[unit].kind
-            job = checkpoint.jobs[key]
             batch = await asyncio.to_thread(rows.emails, kind, int(key))
             try:
-                status = await _poll_one(runtime, destination, job, batch)
+                status = await _read_job(runtime, destination, checkpoint, kind, key, batch)
             except RetryableDestinationError as exc:
                 outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
                 running.set()
@@ -436,10 +445,6 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
                     outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
                 running.set()
                 return False
-            checkpoint.done[key] = await asyncio.to_thread(
-                summarise, status.results, batch, expected_outcome(kind), destination, job.get(WITHHELD)
-            )
-            del checkpoint.jobs[key]
             changed.add(unit)
             return True
 
