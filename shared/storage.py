@@ -28,6 +28,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 
 from shared.errors import ConcurrencyConflict, NotFound
+from shared.overlap import Background, ReadAhead, in_order
 from shared.settings import Settings
 
 # Downloads come in 4 MB pieces (the SDK's first GET is 32 MB by default): a worker streaming a segment
@@ -55,7 +56,7 @@ def service_client(settings: Settings) -> BlobServiceClient:
 
 
 class _ChunkStream(io.RawIOBase):
-    """A read-only stream over a blob download, one chunk in memory at a time.
+    """A read-only stream over a blob download, one chunk at a time (plus what a read-ahead holds).
 
     The chunk is read through a memoryview and an offset: slicing the bytes themselves would copy the
     rest of a 4 MB chunk on every small read (quadratic in the number of reads per chunk)."""
@@ -67,6 +68,12 @@ class _ChunkStream(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        stop = getattr(self._chunks, "close", None)
+        if stop is not None:
+            stop()  # a read-ahead stops downloading
+        super().close()
 
     def readinto(self, target: Any) -> int:
         while self._offset >= len(self._view):
@@ -82,9 +89,11 @@ class _ChunkStream(io.RawIOBase):
 
 
 class BlockWriter:
-    """Streams a large blob up in blocks so a writer never holds more than ``threshold`` bytes.
+    """Streams a large blob up in blocks so a writer holds at most ``threshold`` bytes plus the blocks
+    still uploading (two at most: each is staged in the background while the writer goes on).
 
-    Rewriting the same blob from the start (a retried activity) simply replaces it on ``close``.
+    Rewriting the same blob from the start (a retried activity) simply replaces it on ``close``, which
+    commits only after every block is staged (and raises the first failure instead of committing).
     """
 
     def __init__(self, container: ContainerClient, name: str, threshold: int = 4 * 1024 * 1024) -> None:
@@ -93,6 +102,7 @@ class BlockWriter:
         self._parts: list[bytes] = []
         self._size = 0
         self._blocks: list[BlobBlock] = []
+        self._uploads = Background(window=2)
         self.bytes_written = 0
 
     def write(self, data: bytes) -> None:
@@ -106,7 +116,7 @@ class BlockWriter:
             return
         block_id = f"{len(self._blocks):08d}"
         payload = b"".join(self._parts)
-        self._blob.stage_block(block_id, payload)
+        self._uploads.submit(self._blob.stage_block, block_id, payload)
         self._blocks.append(BlobBlock(block_id=block_id))
         self.bytes_written += len(payload)
         self._parts, self._size = [], 0
@@ -120,6 +130,7 @@ class BlockWriter:
             self._parts, self._size = [], 0
             return
         self._flush()
+        self._uploads.wait()
         self._blob.commit_block_list(self._blocks)
 
 
@@ -209,6 +220,10 @@ class BlobStore:
                 return b""
             raise
 
+    def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> Iterator[bytes]:
+        """``read_range`` of each (name, offset, length), in order, a few downloading ahead of the reader."""
+        return in_order(lambda r: self.read_range(*r), ranges)
+
     def read_bytes_or_none(self, name: str) -> bytes | None:
         try:
             return self.read_bytes(name)
@@ -221,7 +236,8 @@ class BlobStore:
             downloader = self.container.get_blob_client(name).download_blob()
         except ResourceNotFoundError:
             raise NotFound(f"{name} does not exist") from None
-        return io.BufferedReader(_ChunkStream(downloader.chunks()), buffer_size=1024 * 1024)
+        # The next 4 MB piece downloads while the reader parses this one.
+        return io.BufferedReader(_ChunkStream(ReadAhead(downloader.chunks())), buffer_size=1024 * 1024)
 
     def download_to_file(self, name: str, target: io.BufferedWriter | Any) -> None:
         try:

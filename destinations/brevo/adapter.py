@@ -24,6 +24,7 @@ emails a call; the contact and its attributes stay); ``unsubscribe`` blocklists 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,7 +45,10 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    attribute_columns,
     compact_json,
+    emails_of,
+    first_refusals,
     merge_verdicts,
 )
 from destinations.brevo.constants import (
@@ -242,18 +246,23 @@ class BrevoDestination(Destination):
         encoded = encoding.encode_batch(emails, attributes, self._attributes)
         return super().encode_batch(emails, attributes) if encoded is None else encoded
 
-    def _refusal(self, contact: Contact) -> str | None:
-        """Brevo silently drops a value of the wrong type; refusing it here says why."""
-        for name, value in contact.attributes.items():
+    def _refusals(self, contacts: Sequence[Contact]) -> dict[int, str]:
+        """Row → why: Brevo silently drops a value of the wrong type; refusing it here says why. Only the
+        columns of number and boolean attributes are looked at, value by value (Python's own ``float``
+        decides what a number is)."""
+        import numpy as np
+
+        checks: list[tuple[Any, Any]] = []
+        for name, column in attribute_columns(contacts, self.target.mapped_attributes).items():
             kind = (self._types or {}).get(name)
-            if kind == "float":
-                try:
-                    float(value)
-                except ValueError:
-                    return f"attribute {attribute_name(name)} expects a number, got {value[:40]!r}"
-            elif kind == "boolean" and value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                return f"attribute {attribute_name(name)} expects true or false, got {value[:40]!r}"
-        return None
+            if kind not in ("float", "boolean"):
+                continue
+            values = column.to_pylist()
+            wrong = np.flatnonzero([bool(v) and not _fits(kind, v) for v in values])
+            expects = "a number" if kind == "float" else "true or false"
+            label = attribute_name(name)
+            checks.append((wrong, functools.partial(_wrong_type, label, expects, values)))
+        return first_refusals(checks)
 
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Submit one import process. Raises CredentialRefused, TargetNotFound, RequestRejected,
@@ -261,9 +270,10 @@ class BrevoDestination(Destination):
         self._require_list()
         verdicts: dict[str, list[str]] = {}
         chosen: list[bytes] = []
-        for contact, body in zip(contacts, encoded, strict=True):
-            if (problem := self._refusal(contact)) is not None:
-                verdicts[contact.email] = [Outcome.REJECTED.value, problem]
+        refused = self._refusals(contacts)
+        for i, (email, body) in enumerate(zip(emails_of(contacts), encoded, strict=True)):
+            if i in refused:
+                verdicts[email] = [Outcome.REJECTED.value, refused[i]]
             else:
                 chosen.append(body)
         if not chosen:
@@ -281,7 +291,7 @@ class BrevoDestination(Destination):
         status = str(body.get("status", ""))
         if status in RUNNING or not status:
             return JobStatus(done=False)
-        sent = {c.email for c in contacts if c.email not in verdicts}
+        sent = {email for email in emails_of(contacts) if email not in verdicts}
         named, unreadable = await self._reports(body.get("info"), process_id)
         for email, reason in named.items():
             if email in sent:
@@ -342,3 +352,18 @@ class BrevoDestination(Destination):
 
             await asyncio.gather(*(one(c) for c in contacts))
         return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
+
+
+def _fits(kind: str, value: str) -> bool:
+    """Whether a non-empty ``value`` is one Brevo keeps for an attribute of type ``kind``."""
+    if kind == "float":
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return value.lower() in ("true", "false", "1", "0", "yes", "no")
+
+
+def _wrong_type(label: str, expects: str, values: list[str], row: int) -> str:
+    return f"attribute {label} expects {expects}, got {values[row][:40]!r}"

@@ -42,7 +42,10 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    attribute_columns,
     compact_json,
+    emails_of,
+    first_refusals,
 )
 from destinations.campaign_monitor.constants import (
     ASSUMED_CONCURRENCY,
@@ -186,19 +189,18 @@ class CampaignMonitorDestination(Destination):
         verdicts: dict[str, RowResult] = {}
         chosen: list[bytes] = []
         sent: list[str] = []
-        for contact, body in zip(contacts, encoded, strict=True):
-            long = next((k for k, v in contact.attributes.items() if len(v) > MAX_VALUE), None)
-            if long is not None:
-                verdicts[contact.email] = RowResult(
-                    contact.email,
-                    Outcome.REJECTED,
-                    f"{long} is longer than Campaign Monitor's {MAX_VALUE} characters",
-                )
-            elif contact.email not in sent:
+        emails = emails_of(contacts)
+        too_long = _too_long(contacts, self.target.mapped_attributes)
+        seen: set[str] = set()
+        for i, (email, body) in enumerate(zip(emails, encoded, strict=True)):
+            if i in too_long:
+                verdicts[email] = RowResult(email, Outcome.REJECTED, too_long[i])
+            elif email not in seen:
                 chosen.append(body)
-                sent.append(contact.email)
+                sent.append(email)
+                seen.add(email)
         if not chosen:
-            return BatchResult(results=[verdicts[c.email] for c in contacts])
+            return BatchResult(results=[verdicts[email] for email in emails])
         path = IMPORT.format(list_id=self.target.list_id)
         response = await self.http.send("POST", path, content=self._envelope_head + b",".join(chosen) + b"]}")
         if response.status_code == 400 and _code(response) is None:
@@ -233,7 +235,7 @@ class CampaignMonitorDestination(Destination):
                 "(new + existing + failures): it dropped some without naming them, so which were kept is unknown",
             )
         return BatchResult(
-            results=[verdicts.get(c.email) or RowResult(c.email, default.outcome, default.reason) for c in contacts]
+            results=[verdicts.get(email) or RowResult(email, default.outcome, default.reason) for email in emails]
         )
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
@@ -272,3 +274,18 @@ def _code(response: httpx.Response) -> int | None:
     except (ValueError, AttributeError):
         return None
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _too_long(contacts: Sequence[Contact], mapped: Sequence[str] = ()) -> dict[int, str]:
+    """Row → why Campaign Monitor would refuse it: the first attribute, in mapped order, longer than a
+    custom field holds (checked a column at a time)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    return first_refusals(
+        (
+            np.flatnonzero(np.asarray(pc.greater(pc.utf8_length(column), MAX_VALUE), dtype=bool)),
+            f"{name} is longer than Campaign Monitor's {MAX_VALUE} characters",
+        )
+        for name, column in attribute_columns(contacts, mapped).items()
+    )

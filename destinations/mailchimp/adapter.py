@@ -73,6 +73,8 @@ from destinations.base import (
     Target,
     VendorLimits,
     compact_json,
+    emails_of,
+    vendor_ids_of,
 )
 from destinations.mailchimp.constants import (
     ADDRESS_PARTS,
@@ -296,12 +298,13 @@ class MailchimpDestination(Destination):
         Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError."""
         first: dict[str, bytes] = {}
         known: set[str] = set()
-        for contact, body in zip(contacts, encoded, strict=True):
+        emails = emails_of(contacts)
+        for email, vendor_id, body in zip(emails, vendor_ids_of(contacts), encoded, strict=True):
             # Mailchimp refuses a repeated address in one batch: send each address once.
-            if contact.email not in first:
-                first[contact.email] = body
-                if contact.vendor_id:
-                    known.add(contact.email)  # exported before: the member exists
+            if email not in first:
+                first[email] = body
+                if vendor_id:
+                    known.add(email)  # exported before: the member exists
         by_email: dict[str, RowResult] = {}
         refused_as_existing = await self._create([e for e in first if e not in known], first, by_email)
         if not (known or refused_as_existing):
@@ -322,7 +325,7 @@ class MailchimpDestination(Destination):
         gone = sorted(needs_status - refused_as_existing)
         to_patch = (needs_status & refused_as_existing) | await self._create(gone, first, by_email)
         if to_patch:
-            wanted = {c.email: c for c in contacts if c.email in to_patch}
+            wanted = {email: contacts[i] for i, email in enumerate(emails) if email in to_patch}
             patched = await asyncio.gather(*(self._update_existing(c) for c in wanted.values()))
             by_email.update({r.email: r for r in patched})
         return BatchResult(results=self._one_per_contact(contacts, by_email))
@@ -351,9 +354,7 @@ class MailchimpDestination(Destination):
             detail = self._problem_detail(response)
             if response.status_code == 400:
                 return self._refusal(contact.email, detail, field=None)
-            return RowResult(
-                contact.email, Outcome.FAILED, f"Mailchimp could not update the existing member: {detail}"
-            )
+            return RowResult(contact.email, Outcome.FAILED, f"Mailchimp could not update the existing member: {detail}")
         self.http.check(response)
         member = self.http.json(response)
         status = str(member.get("status", ""))
@@ -417,9 +418,9 @@ class MailchimpDestination(Destination):
     def _one_per_contact(contacts: Sequence[Contact], by_email: Mapping[str, RowResult]) -> list[RowResult]:
         # Every contact gets one verdict; one Mailchimp left out of its answer is retried at the next run.
         return [
-            by_email.get(c.email.lower())
-            or RowResult(c.email, Outcome.FAILED, "Mailchimp did not report this contact in its answer")
-            for c in contacts
+            by_email.get(email.lower())
+            or RowResult(email, Outcome.FAILED, "Mailchimp did not report this contact in its answer")
+            for email in emails_of(contacts)
         ]
 
     # ---- removal -------------------------------------------------------------------------------
@@ -433,9 +434,7 @@ class MailchimpDestination(Destination):
             answer = self.http.json(await self._call("POST", self._list_path, content=body))
             results, _ = self._member_results(answer, Outcome.REMOVED)
             # "not a member" is already the state we want
-            return BatchResult(
-                results=[results.get(c.email) or RowResult(c.email, Outcome.REMOVED) for c in contacts]
-            )
+            return BatchResult(results=[results.get(c.email) or RowResult(c.email, Outcome.REMOVED) for c in contacts])
 
         async def one(contact: Contact) -> RowResult:
             member = MEMBER.format(list_id=self.target.list_id, subscriber_hash=subscriber_hash(contact.email))

@@ -45,6 +45,7 @@ from destinations.base import (
     Target,
     VendorLimits,
     compact_json,
+    emails_of,
     merge_verdicts,
 )
 from destinations.http import reset_header
@@ -207,7 +208,7 @@ class OmnisendDestination(Destination):
         status = str(batch.get("status", ""))
         if status in RUNNING or not status:
             return JobStatus(done=False)
-        wanted = {c.email for c in contacts if c.email not in verdicts}
+        wanted = {email for email in emails_of(contacts) if email not in verdicts}
         found = self._item_verdicts(_items_of(batch))
         if status == FINISHED and _every_item_succeeded(batch, len(contacts)):
             # The vendor's own counts say every item of the batch got a success answer: no need to

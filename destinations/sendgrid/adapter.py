@@ -45,7 +45,11 @@ from destinations.base import (
     RowResult,
     Target,
     VendorLimits,
+    attribute_columns,
     compact_json,
+    email_column,
+    emails_of,
+    first_refusals,
     merge_verdicts,
 )
 from destinations.http import reset_header
@@ -250,11 +254,12 @@ class SendGridDestination(Destination):
         RequestRejected, RetryableDestinationError.
         """
         verdicts: dict[str, list[str]] = {}
+        emails = emails_of(contacts)
+        too_long = _too_long(contacts, self.target.mapped_attributes)
         send_idx = []
-        for i, contact in enumerate(contacts):
-            too_long = _too_long(contact)
-            if too_long is not None:
-                verdicts[contact.email] = [Outcome.REJECTED.value, too_long]
+        for i, email in enumerate(emails):
+            if i in too_long:
+                verdicts[email] = [Outcome.REJECTED.value, too_long[i]]
             else:
                 send_idx.append(i)
         for _ in range(2):
@@ -266,7 +271,7 @@ class SendGridDestination(Destination):
                 refused = _refused_rows(response, len(send_idx))
                 if refused:
                     for position, message in refused.items():
-                        email = contacts[send_idx[position]].email
+                        email = emails[send_idx[position]]
                         verdicts[email] = [Outcome.REJECTED.value, self.scrub(message)]
                     send_idx = [i for k, i in enumerate(send_idx) if k not in refused]
                     continue
@@ -288,7 +293,7 @@ class SendGridDestination(Destination):
         status = str(body.get("status", ""))
         if status == JOB_PENDING or not status:
             return JobStatus(done=False)
-        sent = [c for c in contacts if c.email not in verdicts]
+        sent = [email for email in emails_of(contacts) if email not in verdicts]
         results = body.get("results") or {}
         errored = _count(results, "errored_count")
         named: dict[str, str] = {}
@@ -299,11 +304,11 @@ class SendGridDestination(Destination):
                 named, unreadable = await self._job_errors(str(url), job_id)
             elif errored:
                 unreadable = f"SendGrid import job {job_id} reported {errored} errors without an error file"
-        sent_emails = {c.email for c in sent}
+        sent_emails = set(sent)
         for email, message in named.items():
             if email in sent_emails:
                 verdicts[email] = [Outcome.REJECTED.value, message]
-        rest = [c for c in sent if c.email not in named]
+        rest = [email for email in sent if email not in named]
         stored = _count(results, "created_count") + _count(results, "updated_count")
         if unreadable is not None:
             reason = f"{unreadable}; which rows SendGrid kept is unknown"
@@ -369,15 +374,24 @@ def _count(results: Mapping[str, Any], name: str) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def _too_long(contact: Contact) -> str | None:
-    if len(contact.email) > MAX_LENGTHS["email"]:
-        return "the email is longer than SendGrid's 254 characters"
-    for name, value in contact.attributes.items():
+def _too_long(contacts: Sequence[Contact], mapped: Sequence[str] = ()) -> dict[int, str]:
+    """Row → why SendGrid would refuse it for a value over its field's length (the email first, then
+    the attributes in mapped order), checked a column at a time."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    def over(column: Any, limit: int) -> Any:
+        return np.flatnonzero(np.asarray(pc.greater(pc.utf8_length(column), limit), dtype=bool))
+
+    checks: list[tuple[Any, str]] = [
+        (over(email_column(contacts), MAX_LENGTHS["email"]), "the email is longer than SendGrid's 254 characters")
+    ]
+    for name, column in attribute_columns(contacts, mapped).items():
         field = RESERVED.get(name)
         limit = MAX_LENGTHS.get(field or "")
-        if limit is not None and len(value) > limit:
-            return f"{name} is longer than SendGrid's {limit} characters for {field}"
-    return None
+        if limit is not None:
+            checks.append((over(column, limit), f"{name} is longer than SendGrid's {limit} characters for {field}"))
+    return first_refusals(checks)
 
 
 def _refused_rows(response: httpx.Response, count: int) -> dict[int, str]:

@@ -23,7 +23,17 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from destinations.base import BatchResult, Contact, Destination, JobStatus, Outcome, RowResult
+from destinations.base import (
+    BatchResult,
+    Contact,
+    ContactBatch,
+    Destination,
+    JobStatus,
+    Outcome,
+    RowResult,
+    emails_of,
+    failed_rows,
+)
 from shared.errors import RequestRejected, RetryableDestinationError
 from shared.pipeline import records, suppressions
 from shared.pipeline.cut import BatchCut, load_cut
@@ -75,7 +85,7 @@ class UnitRows:
         attributes = self.plan.export.attributes()
         return records.empty(records.change_schema(attributes) if kind == "changes" else records.SNAPSHOT_SCHEMA)
 
-    def emails(self, kind: str, batch: int) -> list[Contact]:
+    def emails(self, kind: str, batch: int) -> ContactBatch:
         start, end = self.cut.rows_of(kind, batch)
         return email_contacts(self.rows(kind, start, end).column(records.EMAIL).to_pylist())
 
@@ -97,8 +107,8 @@ def summarise(
         by_email[email] = RowResult(email, Outcome(outcome), reason)
     bad: dict[str, list[str]] = {}
     ids: dict[str, str] = {}
-    for offset, contact in enumerate(contacts):
-        result = by_email.get(contact.email)
+    for offset, email in enumerate(emails_of(contacts)):
+        result = by_email.get(email)
         if result is None:
             bad[str(offset)] = [Outcome.FAILED.value, "the vendor's answer did not mention this contact"]
             continue
@@ -146,7 +156,7 @@ async def _run_batch(
     checkpoint: Checkpoint,
     kind: str,
     index: int,
-    contacts: list[Contact],
+    contacts: Sequence[Contact],
     encoded: list[bytes],
 ) -> None:
     key = str(index)
@@ -278,14 +288,14 @@ def _unit_input(
 
 def _batch_input(
     table: pa.Table, encoded: pa.Array | None, attributes: list[str], kind: str, offset: int, count: int
-) -> tuple[list[Contact], list[bytes]]:
+) -> tuple[ContactBatch, list[bytes]]:
     """One batch's contacts and encoded bodies."""
     batch = contacts(table.slice(offset, count), attributes, with_attributes=kind == "changes")
     bodies = encoded.slice(offset, count).to_pylist() if encoded is not None else []
     return batch, bodies
 
 
-def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: int) -> list[Contact]:
+def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: int) -> ContactBatch:
     start, end = cut.rows_of(kind, batch)
     return email_contacts(table.column(records.EMAIL).slice(start - base, end - start).to_pylist())
 
@@ -301,7 +311,7 @@ class JobDrain:
         destination: Destination,
         checkpoint: Checkpoint,
         kind: str,
-        emails_of: Callable[[int], list[Contact]],
+        emails_of: Callable[[int], Sequence[Contact]],
         first_poll: float,
         waiting: Callable[[], bool],
     ) -> None:
@@ -356,7 +366,7 @@ class JobDrain:
 
 
 async def _read_job(
-    runtime: Runtime, destination: Destination, checkpoint: Checkpoint, kind: str, key: str, batch: list[Contact]
+    runtime: Runtime, destination: Destination, checkpoint: Checkpoint, kind: str, key: str, batch: Sequence[Contact]
 ) -> JobStatus:
     """Poll job ``key`` of ``checkpoint`` (sent for ``batch``); once it is done, its rows' outcomes move
     from the unit's submitted jobs into its finished batches (the caller saves the checkpoint).
@@ -380,12 +390,12 @@ async def _poll_one(
     ``failed`` with the vendor's words and sent again at the next run. Raises RetryableDestinationError,
     CredentialRefused."""
     withheld = job.get(WITHHELD) or {}
-    sent = [c for c in contacts if c.email not in withheld]
+    sent = suppressions.without(contacts, withheld) if withheld else contacts
     try:
         return await with_retries(functools.partial(destination.poll, job, sent), retry_policy(runtime))
     except RequestRejected as exc:
         reason = destination.scrub(f"the vendor refused to report on the job: {exc}")
-        return JobStatus(done=True, results=[RowResult(c.email, Outcome.FAILED, reason) for c in sent])
+        return JobStatus(done=True, results=failed_rows(sent, reason))
 
 
 # Polls in flight at once in a round: at most this many requests are spent on jobs that turn out to be

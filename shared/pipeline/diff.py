@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from shared.outcomes import Outcome
+from shared.overlap import Background, io_pool
 from shared.pipeline import records
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.rejected import RejectedWriter
@@ -49,9 +50,10 @@ class Comparison:
     removals: pa.Table
     carry: pa.Table
     result: DiffResult
-    # Rows that are not sent, for the rejected-rows file: (row of the staged table, reason kind, detail).
-    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (duplicate row, first row)
-    suppressed_rows: list[int] = field(default_factory=list)
+    # Rows of the staged table that are not sent, for the rejected-rows file: each duplicate row with the
+    # row whose email came first (n × 2), and the rows of contacts the vendor refused before.
+    duplicates: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    suppressed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def first_occurrences(emails: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +76,7 @@ def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: boo
     staged, old = staged.combine_chunks(), old.combine_chunks()
     is_first, first_row = first_occurrences(staged.column(records.EMAIL))
     duplicate_rows = np.flatnonzero(~is_first)
-    duplicates = list(zip(duplicate_rows.tolist(), first_row[duplicate_rows].tolist(), strict=True))
+    duplicates = np.stack([duplicate_rows, first_row[duplicate_rows]], axis=1).astype(np.int64)
     firsts = np.flatnonzero(is_first)
     current = staged.take(pa.array(firsts))
     result.duplicate = len(duplicate_rows)
@@ -126,7 +128,7 @@ def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: boo
         removals = records.empty(records.SNAPSHOT_SCHEMA)
         carry = pa.concat_tables([kept, left])  # upsert mode never removes
     result.to_remove = removals.num_rows
-    suppressed_rows = firsts[suppressed].tolist()
+    suppressed_rows = firsts[suppressed].astype(np.int64)
     return Comparison(
         changes=changes,
         removals=removals.cast(records.SNAPSHOT_SCHEMA),
@@ -148,10 +150,12 @@ def read_staged(store: BlobStore, plan: Plan, partition: int) -> pa.Table:
     """Every part's staged rows of ``partition``, in part order (the order first-occurrence needs)."""
     paths = plan.paths
     results = [_stage_result(store, name, etag) for name, etag in store.list_etags(paths.stage_results_prefix).items()]
-    tables = []
-    for result in sorted(results, key=lambda r: r.part):
-        for offset, length in result.ranges.get(partition, []):
-            tables.append(records.read_ipc(store.read_range(paths.stage_piece(result.part), offset, length)))
+    ranges = [
+        (paths.stage_piece(result.part), offset, length)
+        for result in sorted(results, key=lambda r: r.part)
+        for offset, length in result.ranges.get(partition, [])
+    ]
+    tables = [records.read_ipc(data) for data in store.read_ranges(ranges)]
     schema = records.staged_schema(plan.export.attributes())
     return pa.concat_tables(tables).cast(schema) if tables else records.empty(schema)
 
@@ -163,42 +167,54 @@ def read_diff(store: BlobStore, plan: Plan, partition: int, kind: str) -> pa.Tab
     return records.read_ipc(data).cast(schema) if data else records.empty(schema)
 
 
+def write_rejected(rejected: RejectedWriter, plan: Plan, staged: pa.Table, found: Comparison) -> None:
+    """The rows ``found`` does not send: each duplicate with the row whose email came first, each contact
+    the vendor refused before. Built a column at a time (a run can have tens of thousands of duplicates)."""
+    segments = pa.array([p.segment for p in plan.parts], pa.string())
+    blobs = pa.array([p.blob for p in plan.parts], pa.string())
+    parts = staged.column(records.PART).combine_chunks()
+    lines = staged.column(records.LINE).combine_chunks()
+    emails = staged.column(records.EMAIL).combine_chunks()
+
+    def rows(at: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        taken = pa.array(at, pa.int64())
+        part = parts.take(taken)
+        return segments.take(part), blobs.take(part), lines.take(taken), emails.take(taken)
+
+    if len(found.duplicates):
+        segment, blob, line, email = rows(found.duplicates[:, 0])
+        _, first_blob, first_line, _ = rows(found.duplicates[:, 1])
+        reasons = pc.binary_join_element_wise("same email as ", first_blob, " line ", first_line.cast(pa.string()), "")
+        rejected.add_many(segment, blob, line, email, Outcome.DUPLICATE.value, reasons)
+    if len(found.suppressed_rows):
+        refused = (
+            f"{plan.connection.vendor} refused this contact earlier (unsubscribed, bounced or blocklisted); "
+            "it is not sent again"
+        )
+        segment, blob, line, email = rows(found.suppressed_rows)
+        rejected.add_many(segment, blob, line, email, Outcome.SUPPRESSED.value, [refused] * len(email))
+
+
 def diff_partition(runtime: Runtime, root: str, partition: int) -> DiffResult:
     """Diff partition ``partition`` of the run at ``root``. Idempotent (rewrites its outputs)."""
     plan = load_plan(runtime, root)
     paths = plan.paths
     store = runtime.store
+    # The snapshot downloads while the staged pieces are read and decoded.
+    snapshot = io_pool().submit(read_snapshot, runtime, plan, partition)
     staged = read_staged(store, plan, partition)
-    old = read_snapshot(runtime, plan, partition)
+    old = snapshot.result()
     found = compare(staged, old, attributes=plan.export.attributes(), full=plan.full_resync, mirror=plan.mirror)
     found.result.partition = partition
 
     rejected = RejectedWriter(store, paths.rejected_piece(f"diff-p{partition:03d}"))
-    if found.duplicates or found.suppressed_rows:
-        parts = staged.column(records.PART).to_numpy()
-        lines = staged.column(records.LINE).to_numpy()
-        emails = staged.column(records.EMAIL)
-        for row, first in found.duplicates:
-            part, first_part = plan.parts[int(parts[row])], plan.parts[int(parts[first])]
-            rejected.add(
-                part.segment,
-                part.blob,
-                int(lines[row]),
-                emails[row].as_py(),
-                Outcome.DUPLICATE.value,
-                f"same email as {first_part.blob} line {int(lines[first])}",
-            )
-        refused = (
-            f"{plan.connection.vendor} refused this contact earlier (unsubscribed, bounced or blocklisted); "
-            "it is not sent again"
-        )
-        for row in found.suppressed_rows:
-            part = plan.parts[int(parts[row])]
-            rejected.add(
-                part.segment, part.blob, int(lines[row]), emails[row].as_py(), Outcome.SUPPRESSED.value, refused
-            )
+    if len(found.duplicates) or len(found.suppressed_rows):
+        write_rejected(rejected, plan, staged, found)
+    # The outputs upload side by side; the result document, which says the diff is done, goes last.
+    uploads = Background()
     for kind, table in (("changes", found.changes), ("removals", found.removals), ("carry", found.carry)):
-        store.write_bytes(paths.diff_file(partition, kind), records.ipc_bytes(table))
+        uploads.submit(store.write_bytes, paths.diff_file(partition, kind), records.ipc_bytes(table))
     rejected.close()
+    uploads.wait()
     store.write_json(paths.diff_file(partition, "json"), found.result.model_dump())
     return found.result

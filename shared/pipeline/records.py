@@ -97,11 +97,10 @@ SNAPSHOT_SCHEMA = pa.schema(
 
 
 def email_keys(emails: pa.Array) -> pa.Array:
-    """CRC-32 of each email (see the module docstring). One C call per email: cheaper than any
-    vectorised byte loop numpy can express for strings of ~25 bytes."""
-    crc = zlib.crc32
+    """CRC-32 of each email (see the module docstring). One C call per email, driven by ``map`` (no
+    Python frame per row): cheaper than any vectorised byte loop numpy can express for ~25-byte strings."""
     values = emails.cast(pa.binary()).to_pylist()
-    return pa.array(np.fromiter((crc(v) for v in values), dtype=np.uint32, count=len(values)))
+    return pa.array(np.fromiter(map(zlib.crc32, values), dtype=np.uint32, count=len(values)))
 
 
 def attribute_hashes(columns: Sequence[pa.Array], length: int) -> pa.Array:
@@ -109,9 +108,8 @@ def attribute_hashes(columns: Sequence[pa.Array], length: int) -> pa.Array:
     if not columns:
         return pa.array(np.full(length, xxhash.xxh3_64_intdigest(b""), dtype=np.uint64))
     joined = pc.binary_join_element_wise(*columns, VALUE_SEPARATOR) if len(columns) > 1 else columns[0]
-    digest = xxhash.xxh3_64_intdigest
     values = joined.cast(pa.binary()).to_pylist()
-    return pa.array(np.fromiter((digest(v) for v in values), dtype=np.uint64, count=len(values)))
+    return pa.array(np.fromiter(map(xxhash.xxh3_64_intdigest, values), dtype=np.uint64, count=len(values)))
 
 
 def partitions_of(keys: pa.Array | np.ndarray, partitions: int) -> np.ndarray:

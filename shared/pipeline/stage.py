@@ -193,11 +193,16 @@ def _stage(runtime: Runtime, plan: Plan, index: int) -> StageResult:
                 if not len(batch.lines):
                     continue
                 cleaned = clean_batch(batch.lines, batch.columns, attributes, index)
-                for line, email, reason in zip(
-                    cleaned.refused_lines, cleaned.refused_emails, cleaned.refused_reasons, strict=True
-                ):
-                    rejected.add(part.segment, part.blob, line, email, invalid_outcome, reason)
-                invalid += len(cleaned.refused_lines)
+                refused = len(cleaned.refused_lines)
+                rejected.add_many(
+                    [part.segment] * refused,
+                    [part.blob] * refused,
+                    cleaned.refused_lines,
+                    cleaned.refused_emails,
+                    invalid_outcome,
+                    cleaned.refused_reasons,
+                )
+                invalid += refused
                 writer.add(cleaned.staged)
         except UnreadableFile as exc:
             if exc.records is None:

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from destinations.base import Contact, Destination, Outcome
+from destinations.base import Contact, ContactBatch, Destination, Outcome, emails_of
 from shared.pipeline.pacing import RetryPolicy, with_retries
 from shared.pipeline.plan import Plan
 from shared.runtime import Runtime
@@ -44,19 +44,24 @@ def hand_over(runtime: Runtime, plan: Plan, destination: Destination) -> None:
 
 def withhold(
     contacts: Sequence[Contact], encoded: Sequence[bytes], suppressed: Mapping[str, str]
-) -> tuple[list[Contact], list[bytes], dict[str, list[str]]]:
+) -> tuple[Sequence[Contact], list[bytes], dict[str, list[str]]]:
     """(contacts to send, their encodings, email → [suppressed, reason] for the rows withheld)."""
     if not suppressed:
-        return list(contacts), list(encoded), {}
-    send: list[Contact] = []
-    send_encoded: list[bytes] = []
-    withheld: dict[str, list[str]] = {}
-    for i, contact in enumerate(contacts):
-        reason = suppressed.get(contact.email)
-        if reason is None:
-            send.append(contact)
-            if encoded:
-                send_encoded.append(encoded[i])
-        else:
-            withheld[contact.email] = [Outcome.SUPPRESSED.value, reason]
-    return send, send_encoded, withheld
+        return contacts, list(encoded), {}
+    emails = emails_of(contacts)
+    keep = [i for i, email in enumerate(emails) if email not in suppressed]
+    withheld = {email: [Outcome.SUPPRESSED.value, suppressed[email]] for email in emails if email in suppressed}
+    if len(keep) == len(emails):
+        return contacts, list(encoded), {}
+    return _rows(contacts, keep), [encoded[i] for i in keep] if encoded else [], withheld
+
+
+def without(contacts: Sequence[Contact], emails: Mapping[str, object]) -> Sequence[Contact]:
+    """The contacts whose email is not in ``emails``, in order."""
+    return _rows(contacts, [i for i, email in enumerate(emails_of(contacts)) if email not in emails])
+
+
+def _rows(contacts: Sequence[Contact], rows: list[int]) -> Sequence[Contact]:
+    if isinstance(contacts, ContactBatch):
+        return contacts.take(rows)
+    return [contacts[i] for i in rows]

@@ -182,7 +182,7 @@ OLD = [
 def test_compare_dedupes_first_wins_and_never_resends_a_refused_contact(full: bool) -> None:
     found = compare(staged_table(STAGED), snapshot_table(OLD), attributes=["first_name"], full=full, mirror=True)
 
-    assert found.duplicates == [(3, 0)]
+    assert found.duplicates.tolist() == [[3, 0]]
     changes = found.changes.to_pylist()
     sent = {row["email"]: row for row in changes}
     expected = {"new@x.co", "moved@x.co"} | ({"same@x.co"} if full else set())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -122,3 +123,56 @@ def test_a_refused_delete_raises_naming_the_blob_after_deleting_the_others(blob_
         assert blob_store.list_names("d/") == ["d/leased"]
     finally:
         lease.release()
+
+
+def test_block_writer_uploads_blocks_in_the_background_and_commits_them_in_order(blob_store: BlobStore) -> None:
+    pieces = [os.urandom(100_000) + bytes([i]) for i in range(12)]
+    writer = blob_store.block_writer("w/big.bin", threshold=250_000)
+    for piece in pieces:
+        writer.write(piece)
+    writer.close()
+    assert blob_store.read_bytes("w/big.bin") == b"".join(pieces)
+    assert writer.bytes_written == sum(map(len, pieces))
+
+
+def test_block_writer_commits_nothing_when_a_block_upload_fails(
+    blob_store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blob_store.write_bytes("w/kept.bin", b"the previous version")
+    writer = blob_store.block_writer("w/kept.bin", threshold=10)
+    calls = 0
+    real = writer._blob.stage_block
+
+    def stage_block(block_id: str, data: bytes, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise HttpResponseError("block refused")
+        return real(block_id, data, **kwargs)
+
+    monkeypatch.setattr(writer._blob, "stage_block", stage_block)
+    with pytest.raises(HttpResponseError, match="block refused"):
+        for i in range(5):
+            writer.write(b"0123456789" + bytes([i]))
+        writer.close()
+    assert blob_store.read_bytes("w/kept.bin") == b"the previous version"
+
+
+def test_read_ranges_gives_each_range_in_order(blob_store: BlobStore) -> None:
+    data = os.urandom(50_000)
+    blob_store.write_bytes("r/a.bin", data)
+    blob_store.write_bytes("r/b.bin", data[::-1])
+    ranges = [("r/a.bin", i * 997, 1000) for i in range(30)] + [("r/b.bin", 10, 20), ("r/a.bin", 49_990, 100)]
+    expected = [data[o : o + n] if name == "r/a.bin" else data[::-1][o : o + n] for name, o, n in ranges]
+    assert list(blob_store.read_ranges(ranges)) == expected
+    with pytest.raises(NotFound):
+        list(blob_store.read_ranges([("r/a.bin", 0, 5), ("r/missing.bin", 0, 5)]))
+
+
+def test_a_stream_closed_early_stops_its_read_ahead(blob_store: BlobStore) -> None:
+    data = os.urandom(3 * PIECE + 5)
+    blob_store.write_bytes("s/large.bin", data)
+    stream = blob_store.open_stream("s/large.bin")
+    assert stream.read(10) == data[:10]
+    stream.close()
+    assert not any(t.name == "blob-read-ahead" and t.is_alive() for t in threading.enumerate())
