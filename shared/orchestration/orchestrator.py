@@ -4,7 +4,7 @@ A plain generator over the Durable context API, deterministic and free of I/O, s
 under the Azure Functions host and under the local stand-in for the Durable extension
 (``devtools/durable_host.py``). Only blob prefixes, indexes and counts pass through its history.
 
-One helper generator per phase (``yield from``): plan → preflight → stage → diff → guards → cut → apply →
+One helper generator per phase (``yield from``): plan → preflight beside stage → diff → guards → cut → apply →
 await jobs → finish → commit. Idempotent steps are scheduled with ``call_activity_with_retry`` (retry
 options come from the app settings through the plan), so a worker restart or a passing storage or
 vendor fault costs a retry, not the run. Activities *raise* on such faults; a domain verdict (the
@@ -149,19 +149,26 @@ def _plan_phase(context: Any, run: Run, started: str) -> Step:
 
 def _prepare_phase(context: Any, run: Run) -> Step:
     """Pre-flight, stage and diff, then the guards: decides whether anything is applied."""
-    context.set_custom_status({"run_id": run.run_id, "step": "preflight"})
-    checked = yield _call(context, run, CHECK_DESTINATION, {"root": run.root})
-    if checked and checked.get("refused"):
-        run.fail(checked["refused"])
-        return
     context.set_custom_status({"run_id": run.run_id, "step": "stage"})
-    # The suppressions are read beside stage (only apply needs them). Not beside diff as well: the Durable
-    # SDK schedules a task when the orchestrator yields it, so it goes out with the stage tasks or later.
+    # Pre-flight runs beside stage: staging sends nothing to the vendor, so nothing is pushed before the
+    # checks pass, and a run no longer waits for the vendor's answers before it starts reading. The
+    # suppressions are read beside them (only apply needs them). Not beside diff as well: the Durable SDK
+    # schedules a task when the orchestrator yields it, so it goes out with the stage tasks or later.
+    check = _call(context, run, CHECK_DESTINATION, {"root": run.root})
     suppressions = _call(context, run, READ_SUPPRESSIONS, {"root": run.root})
     stage_tasks = [_call(context, run, STAGE_PART, {"root": run.root, "index": i}) for i in range(run.plan["parts"])]
-    read_back, *stages = yield from _all(context, run, [suppressions, *stage_tasks])
-    if read_back and read_back.get("refused"):
-        run.fail(read_back["refused"])
+    try:
+        checked, read_back, *stages = yield from _all(context, run, [check, suppressions, *stage_tasks])
+    except Exception:
+        refused = check.result.get("refused") if isinstance(check.result, dict) else None
+        if refused:  # a file that failed to stage matters less than a credential or list that is wrong
+            run.fail(refused)
+            return
+        raise
+    for verdict in (checked, read_back):  # the pre-flight's words first: they name the fix
+        if verdict and verdict.get("refused"):
+            run.fail(verdict["refused"])
+    if run.mode == "failed":
         return
     read = sum(s["read"] for s in stages)
     if read > run.plan["max_profiles"]:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from shared.segments.blocks import BLOCK_BYTES, Blocks
+from shared.segments.blocks import BLOCK_BYTES, CHUNK, Blocks
 from shared.segments.csv_reader import FIELD_LIMIT, read_csv_text
 from shared.segments.parts import SourcePart, UnreadableFile, positions
 from shared.segments.row_batch import RowBatch, batched, line_numbers
@@ -136,7 +136,7 @@ def read_csv_batches(
     part: SourcePart, stream: BinaryIO, columns: Sequence[str], *, batch_rows: int, block_bytes: int
 ) -> Iterator[RowBatch]:
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "csv.gz" else stream
-    blocks = Blocks(raw, block_bytes)
+    blocks = Blocks(raw, block_bytes, piece=CHUNK if part.format == "csv.gz" else block_bytes)
     delimiter = part.delimiter.encode()
     if len(delimiter) != 1 or delimiter in b'"\r\n':
         # Arrow takes a one-byte delimiter only; the csv module reads this file alone.

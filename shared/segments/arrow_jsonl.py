@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from shared.segments.blocks import Blocks
+from shared.segments.blocks import CHUNK, Blocks
 from shared.segments.jsonl_reader import check_all_seen, read_jsonl_lines
 from shared.segments.parts import SourcePart
 from shared.segments.row_batch import RowBatch, batched, line_numbers
@@ -116,7 +116,7 @@ def read_jsonl_batches(
     part: SourcePart, stream: BinaryIO, columns: Sequence[str], *, batch_rows: int, block_bytes: int
 ) -> Iterator[RowBatch]:
     raw: Any = gzip.GzipFile(fileobj=stream, mode="rb") if part.format == "jsonl.gz" else stream
-    blocks = Blocks(raw, block_bytes)
+    blocks = Blocks(raw, block_bytes, piece=CHUNK if part.format == "jsonl.gz" else block_bytes)
     wanted = [c.strip().lower() for c in columns]
     seen: set[str] = set()
     line = 0  # physical lines read; every one of them a row, as clean blocks have no blank line

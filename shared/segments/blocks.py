@@ -21,10 +21,13 @@ class Blocks:
     when one line is longer than a block. ``rest()`` is then what the per-row reader must read.
     """
 
-    def __init__(self, raw: Any, size: int) -> None:
+    def __init__(self, raw: Any, size: int, *, piece: int = CHUNK) -> None:
         self._read = raw.read1 if hasattr(raw, "read1") else raw.read
         self.raw = raw
         self.size = size
+        # Reads of ``CHUNK`` keep a damaged gzip stream's bytes the per-row reader's; a plain stream
+        # cannot fail part-way that way, so it is read in pieces as large as a block (fewer calls).
+        self.piece = piece
         self.carry = b""  # bytes read after the last block returned
         self.failure: BaseException | None = None
         self.ended = False
@@ -36,7 +39,7 @@ class Blocks:
         have = len(self.carry)
         while have < self.size:
             try:
-                piece = self._read(min(CHUNK, self.size))
+                piece = self._read(min(self.piece, self.size))
             except DECOMPRESSION_ERRORS as exc:
                 self.failure = exc
                 break

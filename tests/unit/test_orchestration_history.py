@@ -160,3 +160,41 @@ async def test_apply_in_bounded_units_continues_as_new_and_finishes_every_partit
     assert len(continued) == 2  # 12 units in waves of 2, a new generation once 3 were scheduled
     assert calls[names.PLAN_RUN] == 1  # the same run carried on: planned once
     assert instance.output["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("stage_fails", [False, True])
+async def test_a_refused_pre_flight_beside_stage_fails_the_run_with_its_words_and_sends_nothing(
+    stage_fails: bool,
+) -> None:
+    """Pre-flight runs beside stage; when it refuses, the run ends with its message (even when a file also
+    failed to stage) and nothing after stage is scheduled."""
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls)
+    committed: list[dict[str, Any]] = []
+    stage = activities[names.STAGE_PART]
+
+    def stage_or_fail(payload: dict[str, Any]) -> dict[str, Any]:
+        if stage_fails and payload["index"] == 3:
+            raise OSError("storage refused the staging blob")
+        return stage(payload)
+
+    def commit(payload: dict[str, Any]) -> dict[str, Any]:
+        committed.append(payload)
+        return {"status": "failed", "errors": payload["errors"]}
+
+    refused = "the credential of connection c1 was refused by SendGrid"
+    activities.update(
+        {
+            names.CHECK_DESTINATION: lambda payload: {"refused": refused},
+            names.STAGE_PART: stage_or_fail,
+            names.COMMIT_RUN: commit,
+        }
+    )
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is not None and refused in instance.error
+    assert [c["errors"] for c in committed] == [[refused]] and committed[0]["mode"] == "failed"
+    assert calls[names.STAGE_PART] >= PARTS - stage_fails  # ran beside pre-flight (a failing one never counts)
+    for later in (names.DIFF_PARTITION, names.CUT_BATCHES, names.APPLY_BATCHES, names.POLL_JOBS):
+        assert later not in calls
