@@ -99,6 +99,9 @@ class Process:
     error: str | None = None
     created: float = field(default_factory=time.time)
     completed: float | None = None
+    # When its end may show (``time.monotonic``): processing starts when the process starts running and
+    # takes the rest of ``job_delay``; finished early, it still shows ``in_process`` until then.
+    due: float = 0.0
 
 
 class BrevoSimulator(BaseSimulator):
@@ -327,7 +330,10 @@ class BrevoSimulator(BaseSimulator):
         with self.lock:
             process.status = RUNNING
         if process.plan is None or process.plan.state != RUNNING:
-            self.process_later(self.scaled(self.job_delay) / 2, lambda: self._run(process))
+            # Processed from now on, shown done no earlier than the rest of the delay (waiting it out before
+            # starting would add the simulator's own processing time, on this machine's cores, to each job).
+            process.due = time.monotonic() + self.scaled(self.job_delay) / 2
+            self.process_later(0.0, lambda: self._run(process))
 
     def _run(self, process: Process) -> None:
         plan = process.plan
@@ -394,8 +400,10 @@ class BrevoSimulator(BaseSimulator):
             process = self.processes.get(int(raw)) if raw.isdigit() else None
             if process is None or (process.plan is not None and process.plan.vanishes):
                 return _error(404, "invalid_parameter", "processId is invalid")
-            body: dict[str, Any] = {"id": process.id, "status": process.status, "name": "IMPORTUSER"}
-            if process.status == "completed":
+            ended = process.status not in (NOT_STARTED, RUNNING) and time.monotonic() >= process.due
+            status = process.status if ended or process.status == NOT_STARTED else RUNNING
+            body: dict[str, Any] = {"id": process.id, "status": status, "name": "IMPORTUSER"}
+            if status == "completed":
                 # "only returned for completed IMPORTUSER processes" (GetProcessResponseInfo).
                 body["info"] = {
                     "import": {
@@ -407,10 +415,10 @@ class BrevoSimulator(BaseSimulator):
                         for kind in REPORT_KINDS
                     }
                 }
-            if process.error is not None:
+            if ended and process.error is not None:
                 body["error"] = process.error
             body["created_at"] = _stamp(process.created)
-            if process.completed is not None:
+            if ended and process.completed is not None:
                 body["completed_at"] = _stamp(process.completed)
         return _json(body)
 

@@ -101,6 +101,9 @@ class Job:
     errors: list[tuple[str, str]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    # When the job may show as done (``time.monotonic``): its processing starts when it is accepted and
+    # takes ``job_delay``; finished early, it still shows ``pending`` until then.
+    due: float = 0.0
 
 
 class SendGridSimulator(BaseSimulator):
@@ -263,7 +266,11 @@ class SendGridSimulator(BaseSimulator):
         with self.lock:
             self.jobs[job.id] = job
         if job.plan is None or job.plan.state not in ("pending", "vanish"):
-            self.process_later(self.scaled(self.job_delay), lambda: self._process(job))
+            # Processed from now on, as a vendor's servers work on an import once they accept it; the
+            # answer shows no earlier than ``job_delay`` from now. (Waiting the delay before starting
+            # would add the simulator's own processing time, on this machine's cores, to every job.)
+            job.due = time.monotonic() + self.scaled(self.job_delay)
+            self.process_later(0.0, lambda: self._process(job))
         return _json({"job_id": job.id}, 202)
 
     def _process(self, job: Job) -> None:
@@ -336,23 +343,24 @@ class SendGridSimulator(BaseSimulator):
             job = self.jobs.get(job_id)
             if job is None or (job.plan is not None and job.plan.vanishes):
                 return _error("job not found", 404)
+            shown = job.status != "pending" and time.monotonic() >= job.due
             results: dict[str, Any] = {
                 "requested_count": len(job.contacts),
-                "created_count": job.created,
-                "updated_count": job.updated,
+                "created_count": job.created if shown else 0,
+                "updated_count": job.updated if shown else 0,
                 "deleted_count": 0,
-                "errored_count": len(job.errors),
+                "errored_count": len(job.errors) if shown else 0,
             }
-            if job.errors:
+            if shown and job.errors:
                 results["errors_url"] = f"{self.url}{DOWNLOADS}errors/{job.id}.csv"
             body: dict[str, Any] = {
                 "id": job.id,
-                "status": job.status,
+                "status": job.status if shown else "pending",
                 "job_type": "upsert",
                 "results": results,
                 "started_at": iso_timestamp(job.started_at),
             }
-            if job.finished_at is not None:
+            if shown and job.finished_at is not None:
                 body["finished_at"] = iso_timestamp(job.finished_at)
             return _json(body)
 
