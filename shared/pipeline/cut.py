@@ -12,6 +12,7 @@ in the sequence and where each batch starts — so the cut of a million rows is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from destinations.base import VendorLimits
+from shared.overlap import in_order
 from shared.pipeline.diff import read_diff
 from shared.pipeline.encode import encode_changes
 from shared.pipeline.plan import Plan, load_plan
@@ -118,14 +120,21 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
     async with open_destination(runtime, plan) as destination:
         await make_ready(runtime, plan, destination)
         limits = type(destination).limits
-        sizes, counts = [], []
-        for k in range(plan.partitions):
-            changes = read_diff(runtime.store, plan, k, "changes")
-            counts.append(changes.num_rows)
-            if changes.num_rows:
-                encoded = encode_changes(destination, changes, plan.export.attributes())
-                sizes.append(np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False)))
+        attributes = plan.export.attributes()
+
+        def sizes_of(partition: int) -> np.ndarray:
+            changes = read_diff(runtime.store, plan, partition, "changes")
+            if not changes.num_rows:
+                return np.zeros(0, dtype=np.int64)
+            encoded = encode_changes(destination, changes, attributes)
+            return np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+        # The only step of a run that reads every change in one activity: partitions are read and encoded
+        # a few at a time in threads (Arrow's kernels leave the GIL), in order, so a worker with several
+        # cores cuts sooner. Encoding is a pure function of the rows and ``prepare()``'s state.
+        sizes = await asyncio.to_thread(lambda: list(in_order(sizes_of, range(plan.partitions))))
         removal_counts = [_rows(plan, runtime, k) for k in range(plan.partitions)]
+    counts = [len(s) for s in sizes]
     all_sizes = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
     bounds = {
         "changes": cut_bounds(all_sizes, limits, "changes"),
