@@ -30,12 +30,12 @@ from pydantic import SecretStr
 from destinations.base import Credential, Target
 from destinations.sendgrid import SendGridDestination
 from destinations.sendgrid.adapter import _too_long as too_long
-from shared.pipeline.apply import UnitRows
 from shared.pipeline.cut import BatchCut, cut_bounds, split_units
 from shared.pipeline.diff import diff_partition, read_diff
-from shared.pipeline.encode import contacts, encode_changes
+from shared.pipeline.encode import encode_changes
 from shared.pipeline.plan import load_plan
 from shared.pipeline.stage import stage_part
+from shared.pipeline.unit_rows import UnitInput
 from shared.runtime import Runtime
 from shared.settings import load_settings
 from shared.storage import BlobStore
@@ -117,8 +117,8 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
         diffed = time.perf_counter()
     # The payloads, built by a real adapter exactly as cut and apply build them (the vendor "answers
     # instantly"): every change encoded once to cut the batches across partitions, then each apply unit's
-    # rows read, encoded again, made into a batch of contacts, checked as the adapter checks them before
-    # sending, and joined into request bodies.
+    # rows read and encoded again a chunk at a time (``UnitInput``, as apply reads them), each batch made
+    # into a batch of contacts, checked as the adapter checks them before sending, and joined into bodies.
     adapter = SendGridDestination(
         client=None,  # type: ignore[arg-type]  # never sends
         credential=Credential(secret=SecretStr("unused")),
@@ -142,14 +142,10 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
     payload_bytes = 0
     sent = 0
     for unit in cut.units:
-        start, end = cut.rows_of("changes", unit.first)[0], cut.rows_of("changes", unit.end - 1)[1]
-        table = UnitRows(runtime, plan, cut).rows("changes", start, end)
-        encoded = encode_changes(adapter, table, attributes)
+        rows = UnitInput(runtime, plan, cut, adapter, "changes", list(range(unit.first, unit.end)))
         for index in range(unit.first, unit.end):
-            low, high = cut.rows_of("changes", index)
-            batch = contacts(table.slice(low - start, high - low), attributes)
+            batch, bodies = rows.batch(index)  # read and encoded a chunk at a time, as apply does
             refused = too_long(batch)  # the adapter's own checks before it sends, as its upsert makes them
-            bodies = encoded.slice(low - start, high - low).to_pylist()
             kept = [body for i, body in enumerate(bodies) if i not in refused] if refused else bodies
             sent += len(kept)
             payload_bytes += len(adapter._envelope_head + b",".join(kept) + b"]}")

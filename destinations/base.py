@@ -184,6 +184,49 @@ class RowResult:
     vendor_id: str | None = None
 
 
+class Verdicts(Sequence[RowResult]):
+    """One result per email of a batch: its verdict (``[outcome, reason]``) when it has one, else
+    ``default``. What ``merge_verdicts`` returns: a vendor's answer to a 30,000-row job names a handful of
+    rows, so a ``RowResult`` is made only for a row that is read (``summarise`` reads none)."""
+
+    __slots__ = ("default", "default_reason", "emails", "verdicts")
+
+    def __init__(
+        self,
+        emails: list[str],
+        verdicts: Mapping[str, Sequence[str]],
+        default: Outcome,
+        default_reason: str | None = None,
+    ) -> None:
+        self.emails = emails
+        self.verdicts = verdicts
+        self.default = default
+        self.default_reason = default_reason
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | list[RowResult]:
+        if isinstance(index, slice):
+            return [self._result(email) for email in self.emails[index]]
+        return self._result(self.emails[index])
+
+    def __iter__(self) -> Iterator[RowResult]:
+        return map(self._result, self.emails)
+
+    def _result(self, email: str) -> RowResult:
+        verdict = self.verdicts.get(email)
+        if verdict is None:
+            return RowResult(email, self.default, self.default_reason)
+        return RowResult(email, Outcome(verdict[0]), verdict[1] or None)
+
+
 @dataclass(slots=True)
 class BatchResult:
     """Either per-row ``results`` now (synchronous vendor) or a ``job`` to poll (asynchronous).
@@ -191,7 +234,7 @@ class BatchResult:
     ``job`` must be small and JSON-serialisable: it is stored in a checkpoint blob.
     """
 
-    results: list[RowResult] | None = None
+    results: Sequence[RowResult] | None = None
     job: dict[str, Any] | None = None
 
 
@@ -200,7 +243,7 @@ class JobStatus:
     """A polled job: when ``done``, ``results`` holds one ``RowResult`` per contact of the batch."""
 
     done: bool
-    results: list[RowResult] | None = None
+    results: Sequence[RowResult] | None = None
     retry_after: float | None = None  # the vendor's hint for when to poll again
 
 
@@ -434,16 +477,9 @@ def merge_verdicts(
     verdicts: Mapping[str, Sequence[str]],
     default: Outcome,
     default_reason: str | None = None,
-) -> list[RowResult]:
+) -> Verdicts:
     """One result per contact: its verdict (``[outcome, reason]``) if it has one, else ``default``."""
-    results = []
-    for email in emails_of(contacts):
-        verdict = verdicts.get(email)
-        if verdict is not None:
-            results.append(RowResult(email, Outcome(verdict[0]), verdict[1] or None))
-        else:
-            results.append(RowResult(email, default, default_reason))
-    return results
+    return Verdicts(emails_of(contacts), verdicts, default, default_reason)
 
 
 __all__ = [
@@ -461,6 +497,7 @@ __all__ = [
     "RowResult",
     "Target",
     "VendorLimits",
+    "Verdicts",
     "attribute_columns",
     "compact_json",
     "email_column",

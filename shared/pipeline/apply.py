@@ -14,33 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pyarrow as pa
 from pydantic import BaseModel
 
 from destinations.base import (
     BatchResult,
     Contact,
-    ContactBatch,
     Destination,
     JobStatus,
     Outcome,
     RowResult,
+    Verdicts,
     emails_of,
     failed_rows,
 )
 from shared.errors import RequestRejected, RetryableDestinationError
-from shared.pipeline import records, suppressions
-from shared.pipeline.cut import BatchCut, load_cut
-from shared.pipeline.diff import read_diff
-from shared.pipeline.encode import contacts, email_contacts, encode_changes
+from shared.pipeline import suppressions
+from shared.pipeline.cut import load_cut
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import Plan, load_plan
+from shared.pipeline.unit_rows import UnitInput, UnitRows
 from shared.pipeline.vendor import make_ready, open_destination, retry_policy
 from shared.runtime import Runtime
 
@@ -64,34 +60,8 @@ class PollResult(BaseModel):
     retry_after: float | None = None
 
 
-class UnitRows:
-    """The change rows (or removal entries) of a run's sequence, read per partition once per activity."""
-
-    def __init__(self, runtime: Runtime, plan: Plan, cut: BatchCut) -> None:
-        self.runtime, self.plan, self.cut = runtime, plan, cut
-        self._tables: dict[tuple[str, int], pa.Table] = {}
-
-    def table(self, kind: str, partition: int) -> pa.Table:
-        key = (kind, partition)
-        if key not in self._tables:
-            self._tables[key] = read_diff(self.runtime.store, self.plan, partition, kind)
-        return self._tables[key]
-
-    def rows(self, kind: str, start: int, end: int) -> pa.Table:
-        """Rows [start, end) of the run's sequence of ``kind``."""
-        pieces = [self.table(kind, k).slice(low, high - low) for k, low, high in self.cut.pieces(kind, start, end)]
-        if pieces:
-            return pa.concat_tables(pieces)
-        attributes = self.plan.export.attributes()
-        return records.empty(records.change_schema(attributes) if kind == "changes" else records.SNAPSHOT_SCHEMA)
-
-    def emails(self, kind: str, batch: int) -> ContactBatch:
-        start, end = self.cut.rows_of(kind, batch)
-        return email_contacts(self.rows(kind, start, end).column(records.EMAIL).to_pylist())
-
-
 def summarise(
-    results: list[RowResult] | None,
+    results: Sequence[RowResult] | None,
     contacts: Sequence[Contact],
     expected: Outcome,
     destination: Destination,
@@ -102,21 +72,48 @@ def summarise(
     A contact the vendor did not mention is *failed*, never assumed delivered. Reasons are vendor text:
     scrubbed of the credential before they are stored (the rejected-rows file is built from them).
     """
-    by_email = {r.email: r for r in results or []}
-    for email, (outcome, reason) in (withheld or {}).items():
-        by_email[email] = RowResult(email, Outcome(outcome), reason)
+    find = _finder(results)
+    scrubbed: dict[str, str] = {}  # a batch's reasons repeat (a job's default reason is every row's)
     bad: dict[str, list[str]] = {}
     ids: dict[str, str] = {}
     for offset, email in enumerate(emails_of(contacts)):
-        result = by_email.get(email)
-        if result is None:
+        held = withheld.get(email) if withheld else None
+        found = (Outcome(held[0]), held[1], None) if held is not None else find(email)
+        if found is None:
             bad[str(offset)] = [Outcome.FAILED.value, "the vendor's answer did not mention this contact"]
             continue
-        if result.outcome is not expected:
-            bad[str(offset)] = [result.outcome.value, destination.scrub(result.reason or "")]
-        if result.vendor_id:
-            ids[str(offset)] = result.vendor_id
+        outcome, reason, vendor_id = found
+        if outcome is not expected:
+            text = reason or ""
+            if text not in scrubbed:
+                scrubbed[text] = destination.scrub(text)
+            bad[str(offset)] = [outcome.value, scrubbed[text]]
+        if vendor_id:
+            ids[str(offset)] = vendor_id
     return {"bad": bad, "ids": ids}
+
+
+_Found = tuple[Outcome, str | None, str | None]  # outcome, reason, vendor id
+
+
+def _finder(results: Sequence[RowResult] | None) -> Callable[[str], _Found | None]:
+    """email → what the vendor said of it, or None when its answer did not mention the email. Read from
+    ``Verdicts`` as they stand (no result object per row), else from the results, the last one of an
+    email winning."""
+    if isinstance(results, Verdicts):
+        members = set(results.emails)
+        verdicts = results.verdicts
+        default: _Found = (results.default, results.default_reason, None)
+
+        def from_verdicts(email: str) -> _Found | None:
+            if email not in members:
+                return None
+            verdict = verdicts.get(email)
+            return default if verdict is None else (Outcome(verdict[0]), verdict[1] or None, None)
+
+        return from_verdicts
+    by_email: dict[str, _Found] = {r.email: (r.outcome, r.reason, r.vendor_id) for r in results or []}
+    return by_email.get
 
 
 def whole_batch(outcome: Outcome, reason: str, count: int) -> dict[str, Any]:
@@ -223,9 +220,7 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     async with open_destination(runtime, plan, share=1.0 / running, phase=(unit % running) / running) as destination:
         await make_ready(runtime, plan, destination)
         suppressions.hand_over(runtime, plan, destination)
-        attributes = plan.export.attributes()
-        base = cut.rows_of(kind, todo[0])[0]
-        table, encoded = await asyncio.to_thread(_unit_input, runtime, plan, cut, destination, kind, base, todo[-1])
+        rows = UnitInput(runtime, plan, cut, destination, kind, todo)
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         sent: list[int] = []  # batches this call started
 
@@ -235,10 +230,7 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
                 if deadline is not None and sent and time.monotonic() >= deadline:
                     result.more = True
                     return
-                start, end = cut.rows_of(kind, index)
-                batch, bodies = await asyncio.to_thread(
-                    _batch_input, table, encoded, attributes, kind, start - base, end - start
-                )
+                batch, bodies = await asyncio.to_thread(rows.batch, index)
                 if not sent:
                     result.setup_seconds = round(time.monotonic() - began, 3)
                 sent.append(index)
@@ -249,9 +241,8 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
             # Jobs finish while later batches wait for the pacer: read their answers in the meantime,
             # so only the last jobs are left for the poll rounds after apply.
             first_poll = runtime.settings.first_poll_seconds * runtime.settings.vendor_time_scale
-            rows_of = functools.partial(_unit_emails, table, cut, kind, base)
             drain = JobDrain(
-                runtime, destination, checkpoint, kind, rows_of, first_poll, waiting=lambda: len(sent) < len(todo)
+                runtime, destination, checkpoint, kind, rows.emails, first_poll, waiting=lambda: len(sent) < len(todo)
             )
             drain.start()
         try:
@@ -264,40 +255,11 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     return result
 
 
-# CPU-bound steps run in a worker thread (``asyncio.to_thread``): on the event loop they would hold back
-# requests the pacer has already released, which then reach the vendor bunched together — more of them
-# inside one rate window than the pacer allowed, answered 429. Off the loop, the GIL's switch interval
-# (5 ms) bounds that delay. Only pure functions of their arguments run there.
-
-
-# Units of one worker process read and encode their rows one per core at a time: started together, each
-# would get a slice of the CPU and all would be ready late, at once; taking turns, the first unit sends
-# while the others still prepare.
-_PREPARING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
-
-
-def _unit_input(
-    runtime: Runtime, plan: Plan, cut: BatchCut, destination: Destination, kind: str, base: int, last: int
-) -> tuple[pa.Table, pa.Array | None]:
-    """The unit's rows from batch ``base``'s first row to batch ``last``'s end, and their encodings."""
-    with _PREPARING:
-        table = UnitRows(runtime, plan, cut).rows(kind, base, cut.rows_of(kind, last)[1])
-        attributes = plan.export.attributes()
-        return table, encode_changes(destination, table, attributes) if kind == "changes" else None
-
-
-def _batch_input(
-    table: pa.Table, encoded: pa.Array | None, attributes: list[str], kind: str, offset: int, count: int
-) -> tuple[ContactBatch, list[bytes]]:
-    """One batch's contacts and encoded bodies."""
-    batch = contacts(table.slice(offset, count), attributes, with_attributes=kind == "changes")
-    bodies = encoded.slice(offset, count).to_pylist() if encoded is not None else []
-    return batch, bodies
-
-
-def _unit_emails(table: pa.Table, cut: BatchCut, kind: str, base: int, batch: int) -> ContactBatch:
-    start, end = cut.rows_of(kind, batch)
-    return email_contacts(table.column(records.EMAIL).slice(start - base, end - start).to_pylist())
+# CPU-bound steps (reading and encoding a chunk of the unit's rows, summarising an answer) run in worker
+# threads (``asyncio.to_thread``): on the event loop they would hold back requests the pacer has already
+# released, which then reach the vendor bunched together — more of them inside one rate window than the
+# pacer allowed, answered 429. Off the loop, the GIL's switch interval (5 ms) bounds that delay. What runs
+# there touches no state of the loop's (``UnitInput`` guards its own with a lock).
 
 
 class JobDrain:

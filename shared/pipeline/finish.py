@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from destinations.base import Outcome
+from shared.overlap import io_pool
 from shared.pipeline import records, snapshot
 from shared.pipeline.apply import Checkpoint, expected_outcome
 from shared.pipeline.cut import BatchCut, load_cut
@@ -124,8 +125,11 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     plan = load_plan(runtime, root)
     paths = plan.paths
     store = runtime.store
-    changes = read_diff(store, plan, partition, "changes")
-    removals = read_diff(store, plan, partition, "removals")
+    # The diff's three outputs download side by side (the carried entries are needed only if applied).
+    reads = {
+        kind: io_pool().submit(read_diff, store, plan, partition, kind) for kind in ("changes", "removals", "carry")
+    }
+    changes, removals = reads["changes"].result(), reads["removals"].result()
     if mode != "applied":
         result = _not_applied(runtime, plan, partition, changes, removals, dry_run=mode == "dry_run", why=stop_reason)
         store.write_json(paths.result(partition), result.model_dump())
@@ -135,7 +139,7 @@ def finish_partition(runtime: Runtime, root: str, partition: int, *, mode: str, 
     scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
     rejected = RejectedWriter(store, paths.rejected_piece(f"finish-p{partition:03d}"), scrub)
     result = FinishResult(partition=partition)
-    pieces = [read_diff(store, plan, partition, "carry")]
+    pieces = [reads["carry"].result()]
 
     sent = row_outcomes(runtime, plan, cut, "changes", partition, changes.num_rows, stop_reason)
     old_known = changes.column(records.OLD_HASH).is_valid()

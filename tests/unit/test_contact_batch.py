@@ -9,7 +9,17 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from destinations.base import Contact, Credential, Target, emails_of, vendor_ids_of
+from destinations.base import (
+    Contact,
+    ContactBatch,
+    Credential,
+    Outcome,
+    Target,
+    Verdicts,
+    emails_of,
+    merge_verdicts,
+    vendor_ids_of,
+)
 from destinations.brevo.adapter import BrevoDestination
 from destinations.campaign_monitor.adapter import CampaignMonitorDestination
 from destinations.campaign_monitor.adapter import _too_long as cm_too_long
@@ -17,6 +27,7 @@ from destinations.campaign_monitor.constants import MAX_VALUE
 from destinations.sendgrid.adapter import _too_long as sendgrid_too_long
 from destinations.sendgrid.constants import MAX_LENGTHS, RESERVED
 from shared.pipeline import records
+from shared.pipeline.apply import summarise
 from shared.pipeline.encode import contacts
 
 NAMES = ["first_name", "last_name", "city", "loyalty", "score"]
@@ -123,3 +134,29 @@ def test_column_checks_refuse_the_rows_the_per_row_checks_refused(seed: int) -> 
         assert brevo._refusals(given) == expected
     assert sendgrid_too_long([long_email]) == {0: "the email is longer than SendGrid's 254 characters"}
     assert CampaignMonitorDestination.vendor == "campaign_monitor"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_summarise_reads_verdicts_as_it_reads_the_results_they_stand_for(seed: int) -> None:
+    """A batch's checkpoint entry is the same whether the adapter's answer comes as ``Verdicts`` (one per
+    named row, a default for the rest) or as one ``RowResult`` per row."""
+    rng = random.Random(seed)
+    secret = "key-that-must-not-leak"
+    destination = BrevoDestination(
+        client=None,  # type: ignore[arg-type]  # nothing is sent
+        credential=Credential(SecretStr(secret)),
+        target=Target("1", tuple(NAMES)),
+    )
+    emails = [f"c{rng.randrange(60)}@x.co" for _ in range(80)]  # repeats, as a batch may hold them
+    sent = [e for e in emails if rng.random() < 0.9]  # the rest: withheld, or unknown to the answer
+    withheld = {e: [Outcome.SUPPRESSED.value, "unsubscribed"] for e in emails if e not in sent and rng.random() < 0.5}
+    outcomes = [Outcome.REJECTED, Outcome.SUPPRESSED, Outcome.UPSERTED, Outcome.FAILED]
+    verdicts = {e: [rng.choice(outcomes).value, rng.choice(["", f"bad value ({secret})"])] for e in sent[::7]}
+    default, reason = rng.choice([(Outcome.UPSERTED, None), (Outcome.FAILED, f"job ended ({secret})")])
+    contacts = ContactBatch(emails)
+    given = merge_verdicts(ContactBatch(sent), verdicts, default, reason)
+    assert isinstance(given, Verdicts) and len(given) == len(sent)
+    entry = summarise(given, contacts, Outcome.UPSERTED, destination, withheld)
+    assert entry == summarise(list(given), contacts, Outcome.UPSERTED, destination, withheld)
+    assert secret not in repr(entry)
+    assert [r.email for r in given] == sent and given[-1] == list(given)[-1]
