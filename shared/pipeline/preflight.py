@@ -10,7 +10,7 @@ from shared.errors import NotFound, TargetNotFound
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.suppressions import read_suppressions
-from shared.pipeline.vendor import make_ready, open_destination, retry_policy
+from shared.pipeline.vendor import open_destination, retry_policy
 from shared.runtime import Runtime
 
 
@@ -33,7 +33,8 @@ async def check_destination(runtime: Runtime, root: str) -> None:
 
 async def read_run_suppressions(runtime: Runtime, root: str) -> None:
     """Read the vendor's suppressions once for the run (not once per activity: on a large account this is
-    many requests) and store them with it. Runs after ``check_destination``, whose prepared state it uses.
+    many requests) and store them with it. Runs beside ``check_destination`` and needs nothing ``prepare``
+    learns, so it does not prepare (it would read the custom fields a second time while pre-flight does).
 
     Raises as ``check_destination``."""
     plan = load_plan(runtime, root)
@@ -42,7 +43,6 @@ async def read_run_suppressions(runtime: Runtime, root: str) -> None:
         return
     try:
         async with open_destination(runtime, plan) as destination:
-            await make_ready(runtime, plan, destination)
             await read_suppressions(runtime, plan, destination, retry_policy(runtime))
     except TargetNotFound as exc:
         raise _target_not_found(plan, exc) from None

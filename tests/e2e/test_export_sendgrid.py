@@ -62,6 +62,11 @@ async def test_full_export_delivers_exactly_the_valid_deduplicated_profiles(env:
     # every failure is in the rejected-rows file, with a reason, and nothing else is
     rejected = env.runtime.store.read_bytes(report.rejected_rows_blob).decode().splitlines()
     assert len(rejected) - 1 == sample.invalid + sample.duplicate + len(unsubscribed)
+    # the custom fields are read once per run (pre-flight), however many activities beside and after it
+    field_reads = [
+        r for r in env.simulator.requests if r.method == "GET" and r.path == "/v3/marketing/field_definitions"
+    ]
+    assert len(field_reads) == 1
 
 
 async def test_rerun_with_nothing_changed_sends_nothing(env: LocalEnv) -> None:
