@@ -390,7 +390,10 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
     if not pending:
         return PollResult()
     outcome = PollResult()
-    rows = UnitRows(runtime, plan, cut)
+    # Jobs are asked in submission order, which interleaves the units and so the partitions: a bounded
+    # cache would read a partition again for nearly every job (at 1M rows for Omnisend, thousands of
+    # downloads). Every partition a round touches is kept for the round, as each is needed again.
+    rows = UnitRows(runtime, plan, cut, keep=None)
     changed: set[int] = set()
     asked: set[tuple[int, str]] = set()
     running = asyncio.Event()  # a job still runs: in order, the ones submitted after it are not asked

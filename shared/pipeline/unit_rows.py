@@ -37,11 +37,12 @@ PREPARING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 class UnitRows:
-    """The change rows (or removal entries) of a run's sequence, read per partition; the last
-    ``KEPT_PARTITIONS`` partitions read are kept for the next request. Thread-safe."""
+    """The change rows (or removal entries) of a run's sequence, read per partition; the last ``keep``
+    partitions read are kept for the next request (every one with ``keep`` None). Thread-safe."""
 
-    def __init__(self, runtime: Runtime, plan: Plan, cut: BatchCut) -> None:
+    def __init__(self, runtime: Runtime, plan: Plan, cut: BatchCut, *, keep: int | None = KEPT_PARTITIONS) -> None:
         self.runtime, self.plan, self.cut = runtime, plan, cut
+        self.keep = keep
         self._tables: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -55,7 +56,7 @@ class UnitRows:
         table = read_diff(self.runtime.store, self.plan, partition, kind)
         with self._lock:
             self._tables[key] = table
-            while len(self._tables) > KEPT_PARTITIONS:
+            while self.keep is not None and len(self._tables) > self.keep:
                 self._tables.popitem(last=False)
         return table
 
