@@ -66,8 +66,17 @@ class RejectedWriter:
             return
         if self._scrub is not None:
             reasons = [self._scrubbed_reason(str(r)) if r else "" for r in _texts(reasons)]
-        columns = [_safe_column(segments), _safe_column(blobs), _texts(lines), _safe_column(emails)]
-        self._csv.writerows(zip(*columns[:3], columns[3], [outcome] * count, _safe_column(reasons), strict=True))
+        self._csv.writerows(
+            zip(
+                _safe_column(segments),
+                _safe_column(blobs),
+                _texts(lines),
+                _safe_column(emails),
+                [outcome] * count,
+                _safe_column(reasons),
+                strict=True,
+            )
+        )
         self.rows += count
         if self._buffer.tell() > 512 * 1024:
             self._drain()
