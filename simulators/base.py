@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import json
 import logging
 import math
@@ -55,9 +56,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -287,6 +290,36 @@ def whole_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+class HandOverLock:
+    """A re-entrant lock that knows whether a thread is waiting for it, so a long job holding it can hand
+    it over (``BaseSimulator.let_others_in``). Used as ``with lock:`` like ``threading.RLock``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._count = threading.Lock()
+        self.waiting = 0
+
+    def acquire(self) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        with self._count:
+            self.waiting += 1
+        try:
+            return self._lock.acquire()
+        finally:
+            with self._count:
+                self.waiting -= 1
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class BaseSimulator:
     """Base of the five vendor simulators. Subclasses add routes, auth and state.
 
@@ -328,11 +361,12 @@ class BaseSimulator:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.rate_limited_count = 0
-        self.lock = threading.RLock()
+        self.lock = HandOverLock()
         self.scenario = Scenario(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._jobs: ThreadPoolExecutor | None = None  # the account's job worker (``process_later``)
+        self._checks: ThreadPoolExecutor | None = None  # parses and checks large bodies (``off_loop``)
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.api_key = ""  # subclasses set a valid key of the vendor's shape
@@ -635,9 +669,10 @@ class BaseSimulator:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
-        if self._jobs is not None:
-            self._jobs.shutdown(wait=True, cancel_futures=True)
-            self._jobs = None
+        for pool in (self._jobs, self._checks):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._jobs = self._checks = None
         self._loop = None
         self._thread = None
 
@@ -652,6 +687,17 @@ class BaseSimulator:
         """Run ``fn`` on the server loop after ``delay`` (already scaled) seconds: async job processing."""
         assert self._loop is not None
         self._loop.call_later(max(0.0, delay), fn)
+
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the request checker, one thread: parsing and checking a large body (30,000
+        contacts take tens of milliseconds) must not hold the server loop, or the requests arriving
+        meanwhile are stamped when it is done, late and bunched, and refused 429 for a rate they did not
+        keep. One thread, not one per request: ten bodies checked at once starved the loop of the GIL
+        just the same."""
+        assert self._loop is not None
+        if self._checks is None:
+            self._checks = ThreadPoolExecutor(1, thread_name_prefix=f"{self.vendor}-checks")
+        return await self._loop.run_in_executor(self._checks, functools.partial(fn, *args))
 
     def process_later(self, delay: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` after ``delay`` (already scaled) seconds on the account's job worker: one thread, jobs
@@ -669,11 +715,17 @@ class BaseSimulator:
         self._loop.call_later(max(0.0, delay), submit)
 
     def let_others_in(self, done: int) -> None:
-        """Called by a job step holding ``self.lock`` after each item: every 1,000 items the lock is
-        released for a moment, so requests are answered between slices of a large job."""
-        if done % 1000 == 999:
+        """Called by a job step holding ``self.lock`` after each item: every 100 items, a request thread
+        waiting for the lock gets it before the job goes on, so requests are answered between slices of
+        a large job. Handed over, not just released: after a bare release this thread took the lock back
+        before the woken server thread could run, and the loop — which takes the lock to record each
+        request — stood still for whole jobs (status polls waited a second; requests were stamped late
+        and bunched, and refused 429 for a rate the client had kept)."""
+        if done % 100 == 99 and self.lock.waiting:
             self.lock.release()
-            time.sleep(0)  # hands the GIL over: the request thread waiting on the lock takes it
+            patience = time.monotonic() + 0.05
+            while self.lock.waiting and time.monotonic() < patience:
+                time.sleep(0.0002)
             self.lock.acquire()
 
     @staticmethod

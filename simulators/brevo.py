@@ -304,7 +304,8 @@ class BrevoSimulator(BaseSimulator):
         raw = await request.read()
         if len(raw) > MAX_JSON_BODY:
             return _error(400, "invalid_parameter", "Maximum allowed json body size is 10MB")
-        body = orjson.loads(raw)
+        # Off the server loop: the requests arriving meanwhile are counted when they arrive (``off_loop``).
+        body = await self.off_loop(orjson.loads, raw)
         items = body.get("jsonBody")
         if not isinstance(items, list) or not items:
             return _error(400, "missing_parameter", "jsonBody, fileBody or fileUrl is required")

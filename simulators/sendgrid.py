@@ -234,6 +234,24 @@ class SendGridSimulator(BaseSimulator):
 
     async def _upsert(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        # Off the server loop: the requests arriving meanwhile are counted when they arrive (``off_loop``).
+        checked = await self.off_loop(self._check_upsert, raw)
+        if isinstance(checked, web.Response):
+            return checked
+        contacts, list_ids = checked
+        job = Job(id=str(uuid.uuid4()), contacts=contacts, list_ids=list_ids, plan=self.scenario.take_job_plan())
+        with self.lock:
+            self.jobs[job.id] = job
+        if job.plan is None or job.plan.state not in ("pending", "vanish"):
+            # Processed from now on, as a vendor's servers work on an import once they accept it; the
+            # answer shows no earlier than ``job_delay`` from now. (Waiting the delay before starting
+            # would add the simulator's own processing time, on this machine's cores, to every job.)
+            job.due = time.monotonic() + self.scaled(self.job_delay)
+            self.process_later(0.0, lambda: self._process(job))
+        return _json({"job_id": job.id}, 202)
+
+    def _check_upsert(self, raw: bytes) -> web.Response | tuple[list[dict[str, Any]], list[str]]:
+        """The upsert's contacts and list ids, or the answer refusing the request."""
         if len(raw) > MAX_BODY_BYTES:
             return _error("request body is larger than 6 MB", 413 if len(raw) > 2 * MAX_BODY_BYTES else 400, "")
         try:
@@ -262,16 +280,7 @@ class SendGridSimulator(BaseSimulator):
                     errors.append({"field": f"contacts[{i}].{name}", "message": f"{name} exceeds {limit} characters"})
         if errors:
             return _json({"errors": errors}, 400)
-        job = Job(id=str(uuid.uuid4()), contacts=contacts, list_ids=list_ids, plan=self.scenario.take_job_plan())
-        with self.lock:
-            self.jobs[job.id] = job
-        if job.plan is None or job.plan.state not in ("pending", "vanish"):
-            # Processed from now on, as a vendor's servers work on an import once they accept it; the
-            # answer shows no earlier than ``job_delay`` from now. (Waiting the delay before starting
-            # would add the simulator's own processing time, on this machine's cores, to every job.)
-            job.due = time.monotonic() + self.scaled(self.job_delay)
-            self.process_later(0.0, lambda: self._process(job))
-        return _json({"job_id": job.id}, 202)
+        return contacts, list_ids
 
     def _process(self, job: Job) -> None:
         """Apply an import job: per-contact custom-field checks, then upsert and list membership."""

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from destinations.base import (
@@ -33,7 +34,7 @@ from destinations.base import (
 )
 from shared.errors import RequestRejected, RetryableDestinationError
 from shared.pipeline import suppressions
-from shared.pipeline.cut import load_cut
+from shared.pipeline.cut import BatchCut, load_cut
 from shared.pipeline.pacing import with_retries
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.unit_rows import UnitInput, UnitRows
@@ -121,13 +122,17 @@ def whole_batch(outcome: Outcome, reason: str, count: int) -> dict[str, Any]:
 
 
 class Checkpoint:
-    """One unit's progress: finished batches (with their non-successes) and submitted jobs, by batch."""
+    """One unit's progress: finished batches (with their non-successes) and submitted jobs, by batch.
+
+    Built in a worker thread (it reads storage); the activity's event loop is then its only writer, and
+    ``persist`` uploads it without holding the loop up (see the note above ``JobDrain``)."""
 
     def __init__(self, runtime: Runtime, plan: Plan, unit: int) -> None:
         self.runtime = runtime
         self.name = plan.paths.checkpoint(unit)
         self.data: dict[str, Any] = runtime.store.read_json_or_none(self.name) or {"done": {}, "jobs": {}}
         self.saved_at = time.monotonic()
+        self._writing: asyncio.Lock | None = None
 
     @property
     def done(self) -> dict[str, Any]:
@@ -137,10 +142,18 @@ class Checkpoint:
     def jobs(self) -> dict[str, Any]:
         return self.data["jobs"]
 
-    def save(self, *, force: bool = False) -> None:
-        if force or time.monotonic() - self.saved_at >= CHECKPOINT_EVERY_SECONDS:
-            self.runtime.store.write_json(self.name, self.data)
-            self.saved_at = time.monotonic()
+    async def persist(self, *, force: bool = False) -> None:
+        """Store the checkpoint (at most every ``CHECKPOINT_EVERY_SECONDS`` unless ``force``). The document
+        is serialised on the loop, where it changes, and uploaded in a thread; uploads take turns, each
+        serialising when its turn comes, so an older state never lands after a newer one."""
+        if not force and time.monotonic() - self.saved_at < CHECKPOINT_EVERY_SECONDS:
+            return
+        self.saved_at = time.monotonic()
+        if self._writing is None:
+            self._writing = asyncio.Lock()
+        async with self._writing:
+            payload = orjson.dumps(self.data, option=orjson.OPT_INDENT_2)
+            await asyncio.to_thread(self.runtime.store.write_bytes, self.name, payload)
 
 
 def expected_outcome(kind: str) -> Outcome:
@@ -166,7 +179,7 @@ async def _run_batch(
         )
     if not send:
         checkpoint.done[key] = summarise([], contacts, expected, destination, withheld)
-        checkpoint.save()
+        await checkpoint.persist()
         return
 
     async def call() -> BatchResult:
@@ -188,7 +201,7 @@ async def _run_batch(
             checkpoint.done[key] = await asyncio.to_thread(
                 summarise, result.results, contacts, expected, destination, withheld
             )
-    checkpoint.save()
+    await checkpoint.persist()
 
 
 async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float | None = None) -> ApplyResult:
@@ -202,13 +215,9 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     batches become per-row outcomes instead.
     """
     began = time.monotonic()
-    plan = load_plan(runtime, root)
-    cut = load_cut(runtime, plan)
-    if cut is None:
-        raise RuntimeError(f"{root}: apply ran before the batches were cut")
+    plan, cut, checkpoint = await asyncio.to_thread(_load_unit, runtime, root, unit)
     spec = cut.units[unit]
     kind = spec.kind
-    checkpoint = Checkpoint(runtime, plan, unit)
     result = ApplyResult(unit=unit, batches=spec.end - spec.first)
     todo = [b for b in range(spec.first, spec.end) if str(b) not in checkpoint.done and str(b) not in checkpoint.jobs]
     if not todo:
@@ -219,7 +228,7 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
     running = max(1, min(plan.width, len(cut.units)))
     async with open_destination(runtime, plan, share=1.0 / running, phase=(unit % running) / running) as destination:
         await make_ready(runtime, plan, destination)
-        suppressions.hand_over(runtime, plan, destination)
+        await asyncio.to_thread(suppressions.hand_over, runtime, plan, destination)
         rows = UnitInput(runtime, plan, cut, destination, kind, todo)
         slots = asyncio.Semaphore(runtime.settings.batch_concurrency)
         sent: list[int] = []  # batches this call started
@@ -251,8 +260,17 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
             if drain is not None:
                 await drain.stop()
         result.pending_jobs = len(checkpoint.jobs)
-    checkpoint.save(force=True)
+    await checkpoint.persist(force=True)
     return result
+
+
+def _load_unit(runtime: Runtime, root: str, unit: int) -> tuple[Plan, BatchCut, Checkpoint]:
+    """The run's plan and cut and the unit's checkpoint: storage reads, made off the event loop."""
+    plan = load_plan(runtime, root)
+    cut = load_cut(runtime, plan)
+    if cut is None:
+        raise RuntimeError(f"{root}: apply ran before the batches were cut")
+    return plan, cut, Checkpoint(runtime, plan, unit)
 
 
 # CPU-bound steps (reading and encoding a chunk of the unit's rows, summarising an answer) run in worker
@@ -323,7 +341,7 @@ class JobDrain:
             if not status.done:
                 wait = max(self.first_poll, status.retry_after or 0.0)
                 continue
-            self.checkpoint.save()
+            await self.checkpoint.persist()
             wait = 0.0  # the next oldest may be done too
 
 
@@ -377,11 +395,10 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
     never hides the finished ones behind it. Jobs that are done move into their unit's checkpoint. No
     poll starts after ``deadline`` (``time.monotonic()``); the rest wait for the next round.
     """
-    plan = load_plan(runtime, root)
-    cut = load_cut(runtime, plan)
-    if cut is None:
+    loaded = await asyncio.to_thread(_load_checkpoints, runtime, root)
+    if loaded is None:
         return PollResult()
-    checkpoints = {unit: Checkpoint(runtime, plan, unit) for unit in range(len(cut.units))}
+    plan, cut, checkpoints = loaded
     pending = sorted(
         (float(job.get(SUBMITTED, 0.0)), unit, key)
         for unit, checkpoint in checkpoints.items()
@@ -432,7 +449,15 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
             newest = left[-1]
             if await poll(destination, *newest, in_order=False):
                 await asyncio.gather(*(poll(destination, u, k, in_order=False) for u, k in left[:-1]))
-    for unit in sorted(changed):
-        checkpoints[unit].save(force=True)
+    await asyncio.gather(*(checkpoints[unit].persist(force=True) for unit in sorted(changed)))
     outcome.pending_jobs = sum(len(checkpoint.jobs) for checkpoint in checkpoints.values())
     return outcome
+
+
+def _load_checkpoints(runtime: Runtime, root: str) -> tuple[Plan, BatchCut, dict[int, Checkpoint]] | None:
+    """The run's plan and cut and every unit's checkpoint (None before the cut): read off the event loop."""
+    plan = load_plan(runtime, root)
+    cut = load_cut(runtime, plan)
+    if cut is None:
+        return None
+    return plan, cut, {unit: Checkpoint(runtime, plan, unit) for unit in range(len(cut.units))}

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -42,6 +41,18 @@ log = logging.getLogger("segment_export.vendor")
 SAFETY = 1.02
 
 
+class _Stamp:
+    """When one request counts for a window: when it was released, then — once the transport reports it —
+    when its headers were written (``PacedTransport``). Until the request is on its way (``pending``) its
+    place is kept whatever the time: a request held up longer than a window still counts when it goes."""
+
+    __slots__ = ("at", "pending")
+
+    def __init__(self, at: float, *, pending: bool = True) -> None:
+        self.at = at
+        self.pending = pending
+
+
 class _Window:
     """At most ``requests`` in any window of ``seconds``: the same rule the vendor applies, so a
     stream that follows it can never be the one that trips the vendor's limit."""
@@ -49,7 +60,7 @@ class _Window:
     def __init__(self, requests: int, seconds: float) -> None:
         self.requests = requests
         self.seconds = seconds
-        self.stamps: deque[float] = deque()
+        self.stamps: list[_Stamp] = []
         self.lock = asyncio.Lock()
         # Seconds the first request waits (its place among the activities sharing a limit), counted from
         # that first request, not from when the window was made: activities that take different times to
@@ -57,19 +68,22 @@ class _Window:
         # and send their first requests together.
         self.first_delay: float | None = None
 
-    async def wait(self) -> None:
+    async def wait(self) -> _Stamp:
+        """Wait for room in the window; the returned stamp holds the request's place in it."""
         async with self.lock:
             if self.first_delay is not None:
-                self.stamps.append(time.monotonic() - self.seconds + self.first_delay)
+                self.stamps.append(_Stamp(time.monotonic() - self.seconds + self.first_delay, pending=False))
                 self.first_delay = None
             while True:
                 now = time.monotonic()
-                while self.stamps and self.stamps[0] <= now - self.seconds:
-                    self.stamps.popleft()
+                self.stamps = [s for s in self.stamps if s.pending or s.at > now - self.seconds]
                 if len(self.stamps) < self.requests:
-                    self.stamps.append(now)
-                    return
-                await asyncio.sleep(self.stamps[0] + self.seconds - now)
+                    stamp = _Stamp(now)
+                    self.stamps.append(stamp)
+                    return stamp
+                settled = [s.at for s in self.stamps if not s.pending]
+                # Every place taken by a request not yet on its way: look again shortly.
+                await asyncio.sleep(min(settled) + self.seconds - now if settled else 0.01)
 
 
 def _share_of(limit: RateLimit, share: float, time_scale: float, phase: float = 0.0) -> _Window:
@@ -112,19 +126,45 @@ class PacedTransport(httpx.AsyncBaseTransport):
         self.requests = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for window in self.windows.get(self.bucket_of(request.method, request.url.path), ()):
-            await window.wait()
+        windows = self.windows.get(self.bucket_of(request.method, request.url.path), ())
+        stamps = [await window.wait() for window in windows]
+        if stamps:
+            _count_when_sent(request, stamps)
         self.requests += 1
-        if self.slots is None:
-            return await self.inner.handle_async_request(request)
-        async with self.slots:
-            response = await self.inner.handle_async_request(request)
-            # Hold the slot until the body is read: the vendor counts the connection until then.
-            await response.aread()
-            return response
+        try:
+            if self.slots is None:
+                return await self.inner.handle_async_request(request)
+            async with self.slots:
+                response = await self.inner.handle_async_request(request)
+                # Hold the slot until the body is read: the vendor counts the connection until then.
+                await response.aread()
+                return response
+        finally:
+            for stamp in stamps:
+                stamp.pending = False  # sent (moved to when) or failed before its headers went (kept)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _count_when_sent(request: httpx.Request, stamps: list[_Stamp]) -> None:
+    """Move the request's stamps to when its headers are written (httpcore's ``trace`` extension), which
+    is when the vendor starts counting it. Between release and that moment lie a new connection's
+    handshake and any wait for the event loop; counted from the release, a request that went out late
+    and the next one, on time, reach the vendor closer together than the window allows (a 1M SendGrid
+    export drew 429s that way). A transport without the extension keeps the release time."""
+    chained = request.extensions.get("trace")
+
+    async def trace(name: str, info: dict[str, object]) -> None:
+        if name.endswith("send_request_headers.complete"):
+            sent = time.monotonic()
+            for stamp in stamps:
+                stamp.at = max(stamp.at, sent)
+                stamp.pending = False
+        if chained is not None:
+            await chained(name, info)
+
+    request.extensions["trace"] = trace
 
 
 # Retrying never outlasts this, whatever the attempts left: a vendor that keeps failing costs a bounded

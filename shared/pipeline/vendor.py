@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 from collections.abc import AsyncIterator
@@ -59,7 +60,9 @@ async def open_destination(
     """
     connection = plan.connection
     cls = destination_class(connection.vendor)
-    secret = runtime.secrets.get(connection.secret_name)
+    # Key Vault and storage are read in a thread: activities share the worker's event loop, and a
+    # blocking call on it holds back the requests other activities' pacers have released.
+    secret = await asyncio.to_thread(runtime.secrets.get, connection.secret_name)
     base_url = connection.base_url or runtime.settings.vendor_base_urls.get(connection.vendor)
     inner = (
         runtime.transport_factory()
@@ -95,7 +98,7 @@ async def make_ready(runtime: Runtime, plan: Plan, destination: Destination) -> 
     run, not per activity. ``prepare()`` still runs after the restore — it sends nothing when the state
     covers the mapping (SendGrid, Brevo), and Campaign Monitor re-checks its custom fields on purpose
     (a field deleted after pre-flight would silently drop values)."""
-    state = runtime.store.read_json_or_none(plan.paths.prepared)
+    state = await asyncio.to_thread(runtime.store.read_json_or_none, plan.paths.prepared)
     if state is not None:
         destination.restore_prepared(state)
     await with_retries(destination.prepare, retry_policy(runtime))
