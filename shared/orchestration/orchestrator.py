@@ -71,6 +71,7 @@ class Run:
     diffs: list[dict[str, Any]] = field(default_factory=list)
     applied_any: bool = False
     units: int = 0
+    oldest_job_age: float = 0.0  # seconds the oldest submitted job had waited when apply reported it
 
     def fail(self, message: str) -> None:
         if message not in self.errors:
@@ -230,6 +231,8 @@ def _apply_phase(context: Any, run: Run, todo: list[int]) -> Step:
                         run.errors.append(reason)
                 else:
                     results.append(task.result)
+        ages = [float(r["oldest_job_age"]) for r in results if r.get("oldest_job_age") is not None]
+        run.oldest_job_age = max([run.oldest_job_age, *ages])
         refused = [r for r in results if r.get("refused")]
         for result in refused:
             if result["refused"] not in run.errors:
@@ -250,7 +253,9 @@ def _await_phase(context: Any, run: Run) -> Step:
     if not run.plan.get("asynchronous"):
         return
     first_poll, max_poll = float(run.plan["first_poll"]), float(run.plan["max_poll"])
-    delay = first_poll
+    # The first round waits what the oldest job has not yet waited of the first delay: jobs submitted
+    # early in a long apply phase are read as soon as it ends, not a first delay later.
+    delay = max(0.0, first_poll - run.oldest_job_age)
     began = context.current_utc_datetime
     patience = timedelta(seconds=float(run.plan["give_up_seconds"]))
     deadline = context.current_utc_datetime + patience
@@ -262,8 +267,8 @@ def _await_phase(context: Any, run: Run) -> Step:
             for message in polled.get("given_up", []):
                 run.errors.append(message)
             return
-        fire_at = min(deadline, context.current_utc_datetime + timedelta(seconds=delay))
-        yield context.create_timer(fire_at)
+        if delay > 0:
+            yield context.create_timer(min(deadline, context.current_utc_datetime + timedelta(seconds=delay)))
         polled = yield _call(context, run, POLL_JOBS, {"root": run.root, "give_up": False})
         if pending is None or polled["pending_jobs"] < pending:
             deadline = context.current_utc_datetime + patience  # progress: the clock starts again

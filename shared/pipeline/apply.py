@@ -54,6 +54,9 @@ class ApplyResult(BaseModel):
     # Our own work before the first vendor call (reading the unit's rows, encoding): the benchmark projects
     # only the rest to real vendor time.
     setup_seconds: float = 0.0
+    # Seconds since the unit's oldest job still pending was submitted, when the activity ended: the await
+    # phase does not wait the first poll delay again for a job that has already waited it.
+    oldest_job_age: float | None = None
 
 
 class PollResult(BaseModel):
@@ -260,6 +263,9 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
             if drain is not None:
                 await drain.stop()
         result.pending_jobs = len(checkpoint.jobs)
+        if checkpoint.jobs:
+            oldest = min(float(job.get(SUBMITTED, time.time())) for job in checkpoint.jobs.values())
+            result.oldest_job_age = round(max(0.0, time.time() - oldest), 3)
     await checkpoint.persist(force=True)
     return result
 

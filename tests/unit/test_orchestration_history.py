@@ -6,11 +6,12 @@ orchestrator's own behaviour, which the real activities cannot change."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from devtools.durable_host import DirectDispatch, LocalDurableHost
+from devtools.durable_host import TIMER_CREATED, DirectDispatch, LocalDurableHost
 from shared.orchestration import names
 from shared.orchestration.names import ORCHESTRATOR
 from shared.orchestration.orchestrator import export_orchestrator
@@ -198,3 +199,32 @@ async def test_a_refused_pre_flight_beside_stage_fails_the_run_with_its_words_an
     assert calls[names.STAGE_PART] >= PARTS - stage_fails  # ran beside pre-flight (a failing one never counts)
     for later in (names.DIFF_PARTITION, names.CUT_BATCHES, names.APPLY_BATCHES, names.POLL_JOBS):
         assert later not in calls
+
+
+@pytest.mark.parametrize(("oldest_age", "timer_seconds"), [(31.0, None), (25.0, 5.0)])
+async def test_the_first_poll_waits_only_what_the_oldest_job_has_not_yet_waited(
+    oldest_age: float, timer_seconds: float | None
+) -> None:
+    # First poll delay 30 s. Jobs submitted early in a long apply phase have waited it already when the
+    # last unit ends: they are read at once; a job 25 s old is read 5 s later, not 30 s.
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls, polls_needed=1)
+    plan, apply = activities[names.PLAN_RUN], activities[names.APPLY_BATCHES]
+    activities[names.PLAN_RUN] = lambda payload: {**plan(payload), "first_poll": 30.0, "max_poll": 30.0}
+    activities[names.APPLY_BATCHES] = lambda payload: {
+        **apply(payload),
+        "oldest_job_age": oldest_age if payload["unit"] == 3 else 1.0,
+    }
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities), timer_scale=0.0)
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is None
+    assert calls[names.POLL_JOBS] == 1
+    timers = [e for e in instance.history if e["EventType"] == TIMER_CREATED]
+    if timer_seconds is None:
+        assert not timers
+        return
+    (timer,) = timers
+    fire_at = datetime.fromisoformat(timer["FireAt"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(timer["Timestamp"])
+    assert abs((fire_at - created).total_seconds() - timer_seconds) < 1.0
