@@ -255,7 +255,7 @@ def _await_phase(context: Any, run: Run) -> Step:
     first_poll, max_poll = float(run.plan["first_poll"]), float(run.plan["max_poll"])
     # The first round waits what the oldest job has not yet waited of the first delay: jobs submitted
     # early in a long apply phase are read as soon as it ends, not a first delay later.
-    delay = max(0.0, first_poll - run.oldest_job_age)
+    fire_at = context.current_utc_datetime + timedelta(seconds=max(0.0, first_poll - run.oldest_job_age))
     began = context.current_utc_datetime
     patience = timedelta(seconds=float(run.plan["give_up_seconds"]))
     deadline = context.current_utc_datetime + patience
@@ -267,8 +267,9 @@ def _await_phase(context: Any, run: Run) -> Step:
             for message in polled.get("given_up", []):
                 run.errors.append(message)
             return
-        if delay > 0:
-            yield context.create_timer(min(deadline, context.current_utc_datetime + timedelta(seconds=delay)))
+        if context.current_utc_datetime < fire_at:
+            yield context.create_timer(min(deadline, fire_at))
+        asked_at = context.current_utc_datetime
         polled = yield _call(context, run, POLL_JOBS, {"root": run.root, "give_up": False})
         if pending is None or polled["pending_jobs"] < pending:
             deadline = context.current_utc_datetime + patience  # progress: the clock starts again
@@ -277,7 +278,11 @@ def _await_phase(context: Any, run: Run) -> Step:
         # longest): a job that takes seconds is read within about a second of finishing, one that takes
         # an hour costs a few dozen rounds, and no round is ever more than 25% late.
         waited = (context.current_utc_datetime - began).total_seconds()
-        delay = max(polled.get("retry_after") or 0.0, min(max(first_poll, waited / 4), max_poll))
+        delay = min(max(first_poll, waited / 4), max_poll)
+        # Counted from when the round began: a round that took a while (many jobs, slow answers) does not
+        # push the next one later by its own length. A vendor's hint counts from its answer.
+        hint = timedelta(seconds=float(polled.get("retry_after") or 0.0))
+        fire_at = max(asked_at + timedelta(seconds=delay), context.current_utc_datetime + hint)
 
 
 def _finish_phase(context: Any, run: Run) -> Step:

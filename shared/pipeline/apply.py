@@ -33,6 +33,7 @@ from destinations.base import (
     failed_rows,
 )
 from shared.errors import RequestRejected, RetryableDestinationError
+from shared.overlap import in_order
 from shared.pipeline import suppressions
 from shared.pipeline.cut import BatchCut, load_cut
 from shared.pipeline.pacing import with_retries
@@ -393,13 +394,13 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
     """Poll the submitted jobs of every unit, oldest first, stopping at the first one still running.
 
     Vendors work through an account's jobs in the order they were submitted: the oldest job is asked
-    alone first, and while it runs a round costs one request more (below); once it is done, the others
-    follow in submission order, ``POLL_WAVE`` at a time, until one is still running. So a job that has
-    finished is read at the next round, not only once the newest is done, and each job is read about once.
-    When a round stops at a running job, the newest job is asked too: if *it* is done, the vendor did not
-    keep to the order (or the job it stopped at has stalled), and every other job is asked — a stalled job
-    never hides the finished ones behind it. Jobs that are done move into their unit's checkpoint. No
-    poll starts after ``deadline`` (``time.monotonic()``); the rest wait for the next round.
+    first (beside the newest, below); once it is done, the others follow in submission order,
+    ``POLL_WAVE`` at a time, until one is still running. So a job that has finished is read at the next
+    round, not only once the newest is done, and each job is read about once. The newest job is asked
+    too: if *it* is done while an older one runs, the vendor did not keep to the order (or that job has
+    stalled), and every other job is asked — a stalled job never hides the finished ones behind it.
+    Jobs that are done move into their unit's checkpoint. No poll starts after ``deadline``
+    (``time.monotonic()``); the rest wait for the next round.
     """
     loaded = await asyncio.to_thread(_load_checkpoints, runtime, root)
     if loaded is None:
@@ -436,25 +437,33 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
                 status = await _read_job(runtime, destination, checkpoint, kind, key, batch)
             except RetryableDestinationError as exc:
                 outcome.retry_after = max(outcome.retry_after or 0.0, exc.retry_after or 0.0)
-                running.set()
+                if in_order:
+                    running.set()
                 return False
             if not status.done:
                 if status.retry_after is not None:
                     outcome.retry_after = max(outcome.retry_after or 0.0, status.retry_after)
-                running.set()
+                if in_order:  # only the sweep in submission order stops at a running job
+                    running.set()
                 return False
             changed.add(unit)
             return True
 
     async with open_destination(runtime, plan, share=1.0) as destination:
-        _, unit, key = pending[0]
-        if await poll(destination, unit, key, in_order=True):
-            await asyncio.gather(*(poll(destination, u, k, in_order=True) for _, u, k in pending[1:]))
+        (_, unit, key), newest = pending[0], pending[-1]
+        # The oldest and the newest are asked side by side: a round asks the newest whenever the sweep
+        # stops at a running job (or reaches it), so asking it at once costs no request, and a round in
+        # which nothing is done takes one round trip, not two.
+        probes = [poll(destination, unit, key, in_order=True)]
+        if len(pending) > 1:
+            probes.append(poll(destination, newest[1], newest[2], in_order=False))
+        oldest_done, *newest_done = await asyncio.gather(*probes)
+        if oldest_done:
+            await asyncio.gather(*(poll(destination, u, k, in_order=True) for _, u, k in pending[1:-1]))
         left = [(u, k) for _, u, k in pending if (u, k) not in asked]
-        if running.is_set() and left:
-            newest = left[-1]
-            if await poll(destination, *newest, in_order=False):
-                await asyncio.gather(*(poll(destination, u, k, in_order=False) for u, k in left[:-1]))
+        if newest_done and newest_done[0] and left:
+            # The newest is done while an older one runs: not in order, or that one stalled — ask them all.
+            await asyncio.gather(*(poll(destination, u, k, in_order=False) for u, k in left))
     await asyncio.gather(*(checkpoints[unit].persist(force=True) for unit in sorted(changed)))
     outcome.pending_jobs = sum(len(checkpoint.jobs) for checkpoint in checkpoints.values())
     return outcome
@@ -466,4 +475,6 @@ def _load_checkpoints(runtime: Runtime, root: str) -> tuple[Plan, BatchCut, dict
     cut = load_cut(runtime, plan)
     if cut is None:
         return None
-    return plan, cut, {unit: Checkpoint(runtime, plan, unit) for unit in range(len(cut.units))}
+    units = range(len(cut.units))
+    # Read side by side: one after another, a round spent most of its time reading checkpoints.
+    return plan, cut, dict(zip(units, in_order(lambda unit: Checkpoint(runtime, plan, unit), units), strict=True))

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.models import HeldBackFile, OutcomeCounts, OutcomeInvariantBroken, RunReport, RunStatus
+from shared.overlap import in_order, io_pool
 from shared.pipeline.diff import DiffResult
 from shared.pipeline.finish import FinishResult
 from shared.pipeline.layout import snapshot_manifest
@@ -30,6 +31,9 @@ from shared.pipeline.stage import StageResult
 from shared.runtime import Runtime
 from shared.scrub import Scrubber, connection_scrubber, scrub_document
 
+# Small reads in flight at once (results, checkpoints, rejected-rows pieces).
+READ_WINDOW = 8
+
 
 class CommitRequest(BaseModel):
     root: str
@@ -38,8 +42,14 @@ class CommitRequest(BaseModel):
     finished_partitions: bool = True  # every partition's finish ran (snapshot pieces exist)
 
 
+def _documents(runtime: Runtime, names: list[str]) -> list[Any]:
+    """The JSON documents ``names``, in order, read several at a time: a run's step results are dozens of
+    small blobs, and one after another their round trips were most of a commit's time."""
+    return list(in_order(lambda name: runtime.store.read_json(name)[0], names, window=READ_WINDOW))
+
+
 def _load_all(runtime: Runtime, names: list[str], model: type[BaseModel]) -> list[Any]:
-    return [model.model_validate(runtime.store.read_json(name)[0]) for name in names]
+    return [model.model_validate(document) for document in _documents(runtime, names)]
 
 
 def count_outcomes(
@@ -132,13 +142,14 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
     if existing is not None:
         store.delete_prefix(paths.stage_pieces_prefix)
         return RunReport.model_validate(existing)
-    stages = [
-        StageResult.from_document(runtime.store.read_json(n)[0]) for n in store.list_names(paths.stage_results_prefix)
+    listings = [
+        io_pool().submit(store.list_names, prefix)
+        for prefix in (paths.stage_results_prefix, f"{plan.root}/diff/", f"{plan.root}/result/")
     ]
-    diffs: list[DiffResult] = _load_all(
-        runtime, [n for n in store.list_names(f"{plan.root}/diff/") if n.endswith(".json")], DiffResult
-    )
-    finishes: list[FinishResult] = _load_all(runtime, store.list_names(f"{plan.root}/result/"), FinishResult)
+    stage_names, diff_names, finish_names = (listing.result() for listing in listings)
+    stages = [StageResult.from_document(document) for document in _documents(runtime, stage_names)]
+    diffs: list[DiffResult] = _load_all(runtime, [n for n in diff_names if n.endswith(".json")], DiffResult)
+    finishes: list[FinishResult] = _load_all(runtime, finish_names, FinishResult)
 
     read, counts, held = count_outcomes(plan, stages, diffs, finishes)
     scrub = connection_scrubber(runtime.secrets, plan.connection.secret_name)
@@ -199,8 +210,8 @@ def _scrub_checkpoints(runtime: Runtime, root: str, scrub: Scrubber) -> None:
     they are only read again by a repeated finish, which needs their counts, not their wording. So
     any that quote the credential are rewritten scrubbed."""
     store = runtime.store
-    for name in store.list_names(f"{root}/apply/"):
-        data = store.read_bytes(name)
+    names = store.list_names(f"{root}/apply/")
+    for name, data in zip(names, in_order(store.read_bytes, names, window=READ_WINDOW), strict=True):
         if scrub.leaks(data.decode(errors="replace")):
             store.write_json(name, scrub_document(json.loads(data), scrub))
 
@@ -209,8 +220,7 @@ def _merge_rejected(runtime: Runtime, root: str, prefix: str, target: str) -> st
     """Concatenate the rejected-rows pieces (one header) into the run's file; None when empty."""
     store = runtime.store
     writer = None
-    for name in store.list_names(prefix):
-        data = store.read_bytes(name)
+    for data in in_order(store.read_bytes, store.list_names(prefix), window=READ_WINDOW):
         header, _, body = data.partition(b"\n")
         if not body:
             continue
