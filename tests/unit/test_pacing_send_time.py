@@ -20,7 +20,7 @@ import httpx
 from destinations.base import RateLimit, VendorLimits
 from shared.pipeline.pacing import PacedTransport
 
-WINDOW = 0.2  # one request per 0.2 s (× the pacer's 2% margin)
+WINDOW = 0.2  # one request per 0.2 s (plus the pacer's margins)
 LIMITS = VendorLimits(upsert_batch_items=1, remove_batch_items=1, rate_limits={"default": (RateLimit(1, WINDOW),)})
 HEADERS_WRITTEN = "http11.send_request_headers.complete"
 
@@ -51,6 +51,11 @@ def paced(inner: httpx.AsyncBaseTransport) -> PacedTransport:
     return PacedTransport(inner, LIMITS, lambda _m, _p: "default")
 
 
+def spacing() -> float:
+    """The pacer's window for ``LIMITS``: the limit's plus its margins."""
+    return paced(LateSender([])).windows["default"][0].seconds
+
+
 async def send_two(inner: httpx.AsyncBaseTransport) -> None:
     async with httpx.AsyncClient(transport=paced(inner), base_url="http://vendor.test") as client:
         await asyncio.gather(client.get("/a"), client.get("/b"))
@@ -59,7 +64,7 @@ async def send_two(inner: httpx.AsyncBaseTransport) -> None:
 async def test_a_request_written_late_holds_its_place_from_when_it_was_written() -> None:
     inner = LateSender([0.15, 0.0])
     await send_two(inner)
-    window = WINDOW * 1.02
+    window = spacing()
     # The second is released a whole window after the first was *written* (0.15 s after its release),
     # so it reaches the vendor a window after the first does.
     assert inner.sent[1] - inner.sent[0] >= window - 0.01, (inner.handed, inner.sent)
@@ -70,7 +75,7 @@ async def test_a_request_held_up_longer_than_a_window_still_counts_when_it_goes(
     # Written 0.5 s after its release (2.5 windows): the next request may not go in the meantime.
     inner = LateSender([0.5, 0.0])
     await send_two(inner)
-    assert inner.sent[1] - inner.sent[0] >= WINDOW * 1.02 - 0.01, (inner.handed, inner.sent)
+    assert inner.sent[1] - inner.sent[0] >= spacing() - 0.01, (inner.handed, inner.sent)
 
 
 async def test_without_the_trace_extension_the_release_time_counts() -> None:
@@ -79,7 +84,7 @@ async def test_without_the_trace_extension_the_release_time_counts() -> None:
     inner = LateSender([0.0, 0.0], report=False)
     await send_two(inner)
     gap = inner.handed[1] - inner.handed[0]
-    assert WINDOW * 1.02 - 0.01 <= gap < WINDOW * 1.02 + 0.1, inner.handed
+    assert spacing() - 0.01 <= gap < spacing() + 0.1, inner.handed
 
 
 async def test_httpx_reports_the_headers_written_event_the_pacer_listens_for() -> None:
