@@ -452,8 +452,9 @@ async def poll_jobs(runtime: Runtime, root: str, *, deadline: float | None = Non
     async with open_destination(runtime, plan, share=1.0) as destination:
         (_, unit, key), newest = pending[0], pending[-1]
         # The oldest and the newest are asked side by side: a round asks the newest whenever the sweep
-        # stops at a running job (or reaches it), so asking it at once costs no request, and a round in
-        # which nothing is done takes one round trip, not two.
+        # stops at a running job (or reaches it), so asking it at once adds no request to the round, and a
+        # round in which nothing is done takes one round trip, not two. (Asked first rather than last, the
+        # newest may still be running where it would have been done after the sweep: read a round later.)
         probes = [poll(destination, unit, key, in_order=True)]
         if len(pending) > 1:
             probes.append(poll(destination, newest[1], newest[2], in_order=False))
