@@ -154,6 +154,17 @@ def clean_batch(lines: pa.Array, columns: Sequence[pa.Array], attributes: Sequen
     return CleanBatch(staged, refused_lines, refused_emails, refused_reasons)
 
 
+def _may_break(column: pa.Array) -> bool:
+    """Whether any value's bytes hold a line break or U+001F (a ``string`` array; others are not looked into)."""
+    if column.type != pa.string():
+        return True
+    if not len(column) or column.buffers()[2] is None:
+        return False
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=column.offset + len(column) + 1)
+    data = memoryview(column.buffers()[2])[int(offsets[column.offset]) : int(offsets[-1])].tobytes()
+    return b"\n" in data or b"\r" in data or b"\x1f" in data
+
+
 def _clean_values(values: list[pa.Array]) -> list[pa.Array]:
     """Each value stripped; in a row where any value holds a line break or U+001F, every value's
     whitespace runs collapsed to one space (``" ".join(v.split())``), as the text staging did."""
@@ -161,7 +172,12 @@ def _clean_values(values: list[pa.Array]) -> list[pa.Array]:
         return values
     cleaned = [_strip(column) for column in values]
     broken = np.zeros(len(values[0]), dtype=bool)
-    for column in cleaned:  # after stripping, as the text staging looked at the stripped record
+    for original, column in zip(values, cleaned, strict=True):
+        # A column whose bytes hold no break at all cannot hold one once stripped: one memchr pass over
+        # its bytes instead of a regex over every value (the regex costs 8x as much, and most data is clean).
+        if not _may_break(original):
+            continue
+        # After stripping, as the text staging looked at the stripped record.
         broken |= np.asarray(pc.match_substring_regex(column, _BREAKS_RE).to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(broken)
     if len(rows):

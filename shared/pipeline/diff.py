@@ -63,10 +63,16 @@ def first_occurrences(emails: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     smallest index holding c: first occurrence wins, across segments, in part and line order."""
     if isinstance(emails, pa.ChunkedArray):
         emails = emails.combine_chunks()
-    codes = np.asarray(pc.dictionary_encode(emails).indices.to_numpy(zero_copy_only=False))
-    _, first = np.unique(codes, return_index=True)
-    first_row = first[codes]
-    return first_row == np.arange(len(codes)), first_row
+    codes = np.asarray(pc.dictionary_encode(emails).indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    # Codes appear in increasing order: a row is a first exactly when its code exceeds every code before it
+    # (one pass, no sort), and the first row of code c is the c-th first.
+    seen = np.maximum.accumulate(codes) if len(codes) else codes
+    is_first = np.empty(len(codes), dtype=bool)
+    if len(codes):
+        is_first[0] = True
+        is_first[1:] = codes[1:] > seen[:-1]
+    first_row = np.flatnonzero(is_first)[codes]
+    return is_first, first_row
 
 
 def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: bool, mirror: bool) -> Comparison:
@@ -119,7 +125,11 @@ def compare(staged: pa.Table, old: pa.Table, *, attributes: list[str], full: boo
         schema=records.change_schema(attributes),
     )
     kept = old_rows.filter(pa.array(suppressed | unchanged))
-    left = old.filter(pc.invert(pc.is_in(old.column(records.EMAIL), value_set=current.column(records.EMAIL))))
+    # The snapshot entries no current row matched (``index_in`` gives each current row its entry, so no
+    # second hash pass over the emails is needed; a snapshot holds each email once, as finish writes it).
+    matched = np.zeros(old.num_rows, dtype=bool)
+    matched[np.asarray(at.drop_null().to_numpy(zero_copy_only=False), dtype=np.int64)] = True
+    left = old.filter(pa.array(~matched))
     if mirror:
         left_suppressed = left.column(records.SUPPRESSED)
         removals = left.filter(pc.invert(left_suppressed))  # refused contacts are not members: nothing to remove

@@ -38,9 +38,10 @@ SUPPRESSED = "suppressed"
 ATTRIBUTE_PREFIX = "a."
 VALUE_SEPARATOR = "\x1f"
 
-# Arrow IPC compressed with LZ4: several times smaller than the rows, and faster to compress than the
-# storage round trip it saves.
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+# Arrow IPC compressed with ZSTD: measured on a 1M-row run's staged rows, 25.6 MB where LZ4 gave 44.8 MB
+# (95.5 MB raw) at about the same CPU to write and read; every staged and diff file crosses storage
+# twice, and the smaller files took 0.3-0.6 s off the one-core client side (bench/README.md).
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
 def attribute_column(name: str) -> str:

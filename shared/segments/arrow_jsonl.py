@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
@@ -29,6 +30,7 @@ from shared.segments.parts import SourcePart
 from shared.segments.row_batch import RowBatch, batched, line_numbers
 
 BOM = b"\xef\xbb\xbf"
+_LF, _OPEN, _CLOSE = 10, ord("{"), ord("}")
 _ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")  # an escaped NUL or surrogate
 
 
@@ -37,20 +39,20 @@ def _line_count(block: bytes) -> int:
 
 
 def _clean(block: bytes) -> bool:
-    if b"\x00" in block or (b"\\u" in block and _ESCAPES.search(block) is not None):
+    # (A one-byte search is a memchr; looking for the two bytes "\\u" directly costs 30 times as much.)
+    if b"\x00" in block or (b"\\" in block and _ESCAPES.search(block) is not None):
         return False
     # Every line one object: the block starts with "{", ends with "}", and every line break is "}\n{".
     # (Control characters and the like Arrow's parser refuses as the per-row one does.)
     if not block.startswith(b"{") or not block.endswith((b"}", b"}\n", b"}\r\n")):
         return False
-    breaks = block.count(b"\n") - block.endswith(b"\n")
     if b"\r" in block:
+        breaks = block.count(b"\n") - block.endswith(b"\n")
         if block.count(b"\r") != block.count(b"}\r\n") or block.endswith(b"}\r"):
             return False
-        joined = block.count(b"}\n{") + block.count(b"}\r\n{")
-    else:
-        joined = block.count(b"}\n{")
-    if joined != breaks:
+        if block.count(b"}\n{") + block.count(b"}\r\n{") != breaks:
+            return False
+    elif not _objects_joined(block):
         return False
     if not block.isascii():
         try:
@@ -58,6 +60,14 @@ def _clean(block: bytes) -> bool:
         except UnicodeDecodeError:
             return False
     return True
+
+
+def _objects_joined(block: bytes) -> bool:
+    """Every line break but a final one sits between "}" and "{" (a block without "\\r"): the byte
+    before and after each break, looked up at once (counting "}\\n{" directly is a slower search)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    inner = np.flatnonzero(data[:-1] == _LF)  # breaks with a byte after them
+    return bool((data[inner - 1] == _CLOSE).all() and (data[inner + 1] == _OPEN).all())
 
 
 def _text(array: Any) -> pa.Array | None:

@@ -13,7 +13,7 @@ import pytest
 
 from destinations.base import RateLimit, VendorLimits
 from shared.pipeline import records
-from shared.pipeline.clean import MALFORMED, NON_ASCII, clean_batch
+from shared.pipeline.clean import MALFORMED, NON_ASCII, _may_break, clean_batch
 from shared.pipeline.cut import BatchCut, cut_bounds, split_units
 from shared.pipeline.diff import compare
 from shared.pipeline.layout import partition_of
@@ -119,6 +119,24 @@ def test_a_value_with_line_breaks_or_separators_is_collapsed_like_the_text_stagi
     staged = clean_batch(pa.array([7], pa.int64()), columns, ["first_name", "last_name", "city"], part=0).staged
     values = [staged.column(c)[0].as_py() for c in records.attribute_columns(["first_name", "last_name", "city"])]
     assert values == ["Ada Love", "x y", "Lisbon"]
+
+
+def test_a_line_break_is_found_inside_a_slice_of_a_longer_column() -> None:
+    # Row batches are slices of the arrays a block was read into: the break check must look at the
+    # slice's own bytes, wherever they sit in the column's buffer.
+    emails = pa.array(["a@b.co", "c@d.co", "e@f.co", "g@h.co"])
+    names = pa.array(["Grace", "Edsger", "Alan\r\nTuring", "Ada\nLove"])
+    cases = {1: ["Edsger", "Alan Turing"], 2: ["Alan Turing", "Ada Love"]}
+    for start, expected in cases.items():
+        columns = [emails.slice(start, 2), names.slice(start, 2)]
+        staged = clean_batch(pa.array([1, 2], pa.int64()), columns, ["first_name"], part=0).staged
+        assert staged.column(records.attribute_column("first_name")).to_pylist() == expected
+    # The check that lets clean columns skip the regex looks at the slice's own bytes.
+    assert [_may_break(names.slice(start, 2)) for start in range(3)] == [False, True, True]
+    assert _may_break(names.slice(1, 1)) is False
+    clean = [emails.slice(0, 2), names.slice(0, 2)]  # a slice without a break, before two that have one
+    staged = clean_batch(pa.array([1, 2], pa.int64()), clean, ["first_name"], part=0).staged
+    assert staged.column(records.attribute_column("first_name")).to_pylist() == ["Grace", "Edsger"]
 
 
 def test_equal_values_have_equal_hashes_and_any_change_changes_the_hash() -> None:

@@ -563,3 +563,27 @@ def test_parquet_converts_clean_batches_and_only_the_odd_one_per_row(monkeypatch
     rows = assert_same(case, batch_rows=10_000)
     assert RowError(68_002, "'first_name' contains a NUL byte") in rows and len(rows) == count
     assert per_row_batches == [count - 65_536]  # the first batch went column-wise
+
+
+@pytest.mark.parametrize(
+    ("block", "fast"),
+    [
+        (b'{"a":"x"}\n{"a":"y"}\n', True),
+        (b'{"a":"x"}\n{"a":"y"}', True),
+        (b'{"a":"x\\\\y"}\n{"a":"\\"q\\""}\n', True),  # backslashes that escape nothing the checker minds
+        (b'{"a":"x"}\r\n{"a":"y"}\r\n', True),
+        (b'{"a":"x"}\n\n{"a":"y"}\n', False),  # a blank line
+        (b'{"a":"x"}\n {"a":"y"}\n', False),  # a line that does not start with "{"
+        (b'{"a":"x"} \n{"a":"y"}\n', False),  # a line that does not end with "}"
+        (b'{"a":"x"}\n"text"\n{"a":"y"}\n', False),
+        (b'{"a":"x"}\r{"a":"y"}\n', False),  # a lone \r
+        (b'{"a":"\\u0000"}\n', False),
+        (b'{"a":"\\ud800"}\n', False),
+    ],
+)
+def test_a_jsonl_block_is_fast_only_when_every_line_is_one_object(block: bytes, fast: bool) -> None:
+    # The fast path's own check, looked at directly: Arrow happens to refuse some of these blocks too,
+    # so reading them through read_batches alone would not show a check that let them through.
+    from shared.segments.arrow_jsonl import _clean
+
+    assert _clean(block) is fast
