@@ -16,6 +16,8 @@ ROWS = [
     ("seg", "d.csv", 11, "", "invalid", "no email address"),
     ("ség", "e\nf.csv", 12, "@at", "invalid", "\tline\r\nbreak"),
     ("seg", "g.csv", 13, "ok@y.co", "invalid", ""),
+    ("s\rg", 'h"q".csv', 14, 'a"b@y.co', "invalid", "@SUM(1)"),
+    ("seg", "i.csv", 15, "x\x00y@y.co", "invalid", "a\x1fb, c"),
 ]
 
 
@@ -48,3 +50,20 @@ def test_add_many_writes_the_bytes_add_writes_row_by_row(blob_store: BlobStore) 
     assert tuple(rows[0]) == HEADER
     assert rows[2][0].startswith("'=") and rows[2][3] == "'+x@y.co" and rows[2][5].startswith("'-2+3")
     assert "[redacted]" in rows[2][5] and rows[4][1] == "e\nf.csv" and rows[4][5] == "'\tline\r\nbreak"
+
+
+def test_add_and_add_many_keep_their_order_whatever_the_column_types(blob_store: BlobStore) -> None:
+    one = RejectedWriter(blob_store, "r/one.csv")
+    for row in ROWS * 2:
+        one.add(*row)
+    one.close()
+    mixed = RejectedWriter(blob_store, "r/mixed.csv")
+    mixed.add(*ROWS[0])
+    rest = list(zip(*ROWS[1:], strict=True))
+    # Lists, as stage passes them (its lines are Python ints), then one row by add again.
+    mixed.add_many(list(rest[0]), list(rest[1]), list(rest[2]), list(rest[3]), "invalid", list(rest[5]))
+    mixed.add(*ROWS[0])
+    mixed.add_many(*(pa.array(c) for c in rest[:4]), "invalid", pa.array(rest[5]))
+    mixed.close()
+    assert mixed.rows == one.rows
+    assert blob_store.read_bytes("r/mixed.csv") == blob_store.read_bytes("r/one.csv")
