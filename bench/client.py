@@ -24,15 +24,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from destinations.base import Credential, Target
 from destinations.sendgrid import SendGridDestination
 from destinations.sendgrid.adapter import _too_long as too_long
-from shared.pipeline.cut import BatchCut, cut_bounds, split_units
+from shared.pipeline.cut import BatchCut, change_sizes, cut_changes, split_units
 from shared.pipeline.diff import diff_partition, read_diff
-from shared.pipeline.encode import encode_changes
 from shared.pipeline.plan import load_plan
 from shared.pipeline.stage import stage_part
 from shared.pipeline.unit_rows import UnitInput
@@ -116,9 +114,10 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
             diff_partition(runtime, root, k)
         diffed = time.perf_counter()
     # The payloads, built by a real adapter exactly as cut and apply build them (the vendor "answers
-    # instantly"): every change encoded once to cut the batches across partitions, then each apply unit's
-    # rows read and encoded again a chunk at a time (``UnitInput``, as apply reads them), each batch made
-    # into a batch of contacts, checked as the adapter checks them before sending, and joined into bodies.
+    # instantly"): every change read and measured as cut measures it (``cut_changes``: size bounds, and
+    # encoding only when a bound could reach the body limit) to cut the batches across partitions, then
+    # each apply unit's rows read and encoded a chunk at a time (``UnitInput``, as apply reads them), each
+    # batch made into a batch of contacts, checked as the adapter checks them before sending, and joined.
     adapter = SendGridDestination(
         client=None,  # type: ignore[arg-type]  # never sends
         credential=Credential(secret=SecretStr("unused")),
@@ -126,14 +125,14 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
     )
     adapter._field_ids = {}  # no custom fields mapped: what prepare() learns for this mapping
     attributes = plan.export.attributes()
-    sizes, counts = [], []
-    for k in range(plan.partitions):
-        changes = read_diff(runtime.store, plan, k, "changes")
-        counts.append(changes.num_rows)
-        if changes.num_rows:
-            encoded = encode_changes(adapter, changes, attributes)
-            sizes.append(np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False)))
-    bounds = cut_bounds(np.concatenate(sizes) if sizes else np.zeros(0), SendGridDestination.limits, "changes")
+
+    def sizes(exact: bool) -> list[tuple[np.ndarray, bool]]:
+        return [
+            change_sizes(adapter, read_diff(runtime.store, plan, k, "changes"), attributes, exact=exact)
+            for k in range(plan.partitions)
+        ]
+
+    counts, bounds = cut_changes(sizes, SendGridDestination.limits)
     cut = BatchCut(
         offsets={"changes": [0, *np.cumsum(counts).tolist()], "removals": [0] * (plan.partitions + 1)},
         bounds={"changes": bounds, "removals": [0]},

@@ -418,6 +418,14 @@ class Destination:
         ]
         return pa.array(encoded, pa.binary())
 
+    def size_bounds(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array | None:
+        """An upper bound of each row's ``encode_batch`` length, computed without encoding, or None when
+        the adapter knows none (then the rows are encoded to be measured).
+
+        Cutting batches to a body limit needs every row's size; where the item limit binds first (most
+        rows are far smaller than the body limit allows), bounds prove it and the encoding is skipped."""
+        return None
+
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Add or update ``contacts`` (``encoded[i]`` is ``encode_contact(contacts[i])``).
 

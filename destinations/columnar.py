@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -130,6 +131,18 @@ def _escaped_by_kernels(values: pa.Array, found: bytes) -> pa.Array:
         exact = pa.array([orjson.dumps(v)[1:-1].decode() for v in originals], pa.string())
         result = pc.replace_with_mask(result, rows, exact)
     return result
+
+
+def escaped_bound(values: pa.Array) -> np.ndarray:
+    """An upper bound of each value's ``escaped`` length in bytes (0 for a null): its UTF-8 length when
+    the column holds nothing JSON escapes (one pass over its bytes), else six times it (``\\u00XX``, the
+    longest escape, is six bytes for one)."""
+    lengths = np.asarray(pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if len(values) == 0 or values.buffers()[2] is None:
+        return lengths
+    bounds = memoryview(values.buffers()[1]).cast("i")
+    data = memoryview(values.buffers()[2])[bounds[values.offset] : bounds[values.offset + len(values)]].tobytes()
+    return lengths if not data.translate(None, _PLAIN) else lengths * 6
 
 
 def member(prefix: str, values: pa.Array, suffix: str = '"') -> pa.Array:

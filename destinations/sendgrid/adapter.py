@@ -246,6 +246,12 @@ class SendGridDestination(Destination):
         encoded = encoding.encode_batch(emails, attributes, self._field_ids)
         return super().encode_batch(emails, attributes) if encoded is None else encoded
 
+    def size_bounds(self, emails: pa.Array, attributes: Mapping[str, pa.Array]) -> pa.Array | None:
+        """Bounds of ``encode_batch``'s lengths without encoding (``destinations.sendgrid.encoding``)."""
+        from destinations.sendgrid import encoding
+
+        return encoding.size_bounds(emails, attributes, self._field_ids)
+
     async def upsert(self, contacts: Sequence[Contact], encoded: Sequence[bytes]) -> BatchResult:
         """Submit an import job for the batch.
 

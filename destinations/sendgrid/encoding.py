@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 
-from destinations.columnar import as_binary, batch_columns, concat, escaped, group, key, member
+from destinations.columnar import as_binary, batch_columns, concat, escaped, escaped_bound, group, key, member
 from destinations.sendgrid.constants import RESERVED
 
 
@@ -40,3 +41,31 @@ def encode_batch(
         parts.append(custom_fields)
     parts.append("}")
     return as_binary(concat(*parts))
+
+
+def size_bounds(
+    emails: pa.Array, attributes: Mapping[str, pa.Array], field_ids: Mapping[str, str] | None
+) -> pa.Array | None:
+    """An upper bound of each row's ``encode_batch`` length: every member the row may hold, with its
+    comma, key and quotes, and its value's ``escaped_bound``; ``custom_fields`` counted whenever a custom
+    field is mapped. None where ``encode_batch`` raises (custom values before ``prepare()``)."""
+    email_column, columns = batch_columns(emails, attributes)
+    total = len("{" + key("email") + '""}') + escaped_bound(email_column)
+    customs = 0
+    for name, values in columns.items():
+        if name in RESERVED:
+            member_key = RESERVED[name]
+        elif field_ids is None:
+            if values.null_count < len(values):
+                return None
+            continue
+        elif name in field_ids:
+            member_key = field_ids[name]
+            customs += 1
+        else:
+            continue
+        present = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        total = total + np.where(present, len("," + key(member_key) + '""') + escaped_bound(values), 0)
+    if customs:
+        total = total + len("," + key("custom_fields") + "{}")
+    return pa.array(np.asarray(total, dtype=np.int64))

@@ -13,14 +13,16 @@ in the sequence and where each batch starts — so the cut of a million rows is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from destinations.base import VendorLimits
+from destinations.base import Destination, VendorLimits
 from shared.overlap import in_order
+from shared.pipeline import records
 from shared.pipeline.diff import read_diff
 from shared.pipeline.encode import encode_changes
 from shared.pipeline.plan import Plan, load_plan
@@ -28,6 +30,7 @@ from shared.pipeline.vendor import make_ready, open_destination
 from shared.runtime import Runtime
 
 KINDS = ("changes", "removals")
+Sizes = tuple[np.ndarray, bool]  # each row's size (or an upper bound of it), and whether it is exact
 
 
 class Unit(BaseModel):
@@ -96,6 +99,41 @@ def cut_bounds(sizes: np.ndarray, limits: VendorLimits, kind: str) -> list[int]:
     return bounds
 
 
+def change_sizes(destination: Destination, changes: pa.Table, attributes: Sequence[str], *, exact: bool) -> Sizes:
+    """Each change row's encoded size (``exact``) or, where the adapter knows one, an upper bound of it
+    computed without encoding; the flag says which it is. Zeros for a vendor without a body limit."""
+    if not changes.num_rows or not type(destination).limits.upsert_batch_bytes:
+        # Without a body limit the cut counts items only: the sizes are never looked at.
+        return np.zeros(changes.num_rows, dtype=np.int64), True
+    if not exact:
+        columns = {name: changes.column(records.attribute_column(name)).combine_chunks() for name in attributes}
+        bounds = destination.size_bounds(changes.column(records.EMAIL).combine_chunks(), columns)
+        if bounds is not None:
+            return np.asarray(bounds.to_numpy(zero_copy_only=False), dtype=np.int64), False
+    encoded = encode_changes(destination, changes, attributes)
+    return np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False), dtype=np.int64), True
+
+
+def cut_changes(sizes: Callable[[bool], list[Sizes]], limits: VendorLimits) -> tuple[list[int], list[int]]:
+    """(rows per partition, batch bounds) of the changes, ``sizes(exact)`` giving each partition's.
+
+    Bounds first: when the greedy cut over them is the cut by the item limit alone, the body limit never
+    binds, so the exact sizes (each at most its bound) give the same cut and no row is encoded to cut it.
+    Otherwise the rows are measured exactly and cut again."""
+    found = sizes(False)
+    counts = [len(s) for s, _ in found]
+    total = sum(counts)
+    bounds = cut_bounds(_joined(found), limits, "changes")
+    max_items = limits.upsert_batch_items
+    if all(exact for _, exact in found) or bounds == ([*range(0, total, max_items), total] if total else [0]):
+        return counts, bounds
+    return counts, cut_bounds(_joined(sizes(True)), limits, "changes")
+
+
+def _joined(sizes: list[Sizes]) -> np.ndarray:
+    return np.concatenate([s for s, _ in sizes]) if sizes else np.zeros(0, dtype=np.int64)
+
+
 def split_units(cut_bounds_by_kind: dict[str, list[int]], width: int) -> list[Unit]:
     """At most ``width`` contiguous units per kind, changes before removals."""
     units = []
@@ -122,22 +160,20 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
         limits = type(destination).limits
         attributes = plan.export.attributes()
 
-        def sizes_of(partition: int) -> np.ndarray:
-            changes = read_diff(runtime.store, plan, partition, "changes")
-            if not changes.num_rows:
-                return np.zeros(0, dtype=np.int64)
-            encoded = encode_changes(destination, changes, attributes)
-            return np.asarray(pc.binary_length(encoded).to_numpy(zero_copy_only=False), dtype=np.int64)
+        def sizes_of(exact: bool) -> list[Sizes]:
+            def one(partition: int) -> Sizes:
+                changes = read_diff(runtime.store, plan, partition, "changes")
+                return change_sizes(destination, changes, attributes, exact=exact)
 
-        # The only step of a run that reads every change in one activity: partitions are read and encoded
-        # a few at a time in threads (Arrow's kernels leave the GIL), in order, so a worker with several
-        # cores cuts sooner. Encoding is a pure function of the rows and ``prepare()``'s state.
-        sizes = await asyncio.to_thread(lambda: list(in_order(sizes_of, range(plan.partitions))))
+            # The only step of a run that reads every change in one activity: partitions are read (and
+            # measured) a few at a time in threads (Arrow's kernels leave the GIL), in order, so a worker
+            # with several cores cuts sooner. Encoding is a pure function of the rows and ``prepare()``'s state.
+            return list(in_order(one, range(plan.partitions)))
+
+        counts, change_bounds = await asyncio.to_thread(cut_changes, sizes_of, limits)
         removal_counts = [_rows(plan, runtime, k) for k in range(plan.partitions)]
-    counts = [len(s) for s in sizes]
-    all_sizes = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
     bounds = {
-        "changes": cut_bounds(all_sizes, limits, "changes"),
+        "changes": change_bounds,
         "removals": cut_bounds(np.zeros(sum(removal_counts), dtype=np.int64), limits, "removals"),
     }
     cut = BatchCut(

@@ -14,7 +14,7 @@ import pytest
 from destinations.base import RateLimit, VendorLimits
 from shared.pipeline import records
 from shared.pipeline.clean import MALFORMED, NON_ASCII, _may_break, clean_batch
-from shared.pipeline.cut import BatchCut, cut_bounds, split_units
+from shared.pipeline.cut import BatchCut, cut_bounds, cut_changes, split_units
 from shared.pipeline.diff import compare
 from shared.pipeline.layout import partition_of
 from shared.pipeline.normalise import email_problem, normalise_phone
@@ -252,6 +252,40 @@ def test_cut_bounds_are_the_greedy_cut_within_items_and_body_size(body: int | No
     sizes[17] = 5_000  # a contact larger than a whole body still goes, alone
     for kind in ("changes", "removals"):
         assert cut_bounds(sizes, limits, kind) == reference_cut(sizes.tolist(), limits, kind)
+
+
+@pytest.mark.parametrize(
+    ("body", "slack", "measured"),
+    [
+        (50_000, 40, False),  # bounds prove 100 items bind first: nothing is encoded to cut
+        (26_000, 40, True),  # the bounds reach the body limit: measured exactly, cut on the sizes
+        (50_000, None, True),  # the adapter knows no bound: its exact sizes are all there is
+    ],
+)
+def test_cut_changes_measures_exactly_only_when_a_bound_could_bind(
+    body: int, slack: int | None, measured: bool
+) -> None:
+    limits = VendorLimits(
+        upsert_batch_items=100,
+        remove_batch_items=30,
+        rate_limits={"default": (RateLimit(10, 1.0),)},
+        upsert_batch_bytes=body,
+        envelope_bytes=100,
+    )
+    rng = np.random.default_rng(9)
+    exact = [rng.integers(200, 300, size=n) for n in (1_000, 0, 777)]  # rows of three partitions
+    asked: list[bool] = []
+
+    def sizes(want_exact: bool) -> list[tuple[np.ndarray, bool]]:
+        asked.append(want_exact)
+        if want_exact or slack is None:
+            return [(s, True) for s in exact]
+        return [(s + slack, len(s) == 0) for s in exact]
+
+    counts, bounds = cut_changes(sizes, limits)
+    assert counts == [1_000, 0, 777]
+    assert bounds == cut_bounds(np.concatenate(exact), limits, "changes")  # the cut of the exact sizes
+    assert asked == ([False, True] if measured and slack is not None else [False])
 
 
 def test_batches_span_partitions_and_each_partition_finds_its_batches() -> None:

@@ -352,3 +352,35 @@ def test_the_default_encodes_row_by_row() -> None:
     dest = Echo(client=None, credential=Credential(SecretStr("k")), target=Target("l", ("b", "a")))  # type: ignore[arg-type]
     encoded = dest.encode_batch(pa.array(["x@y.z", "u@v.w"]), {"b": pa.array(["1", ""]), "a": pa.array([None, "2"])})
     assert encoded.to_pylist() == [b'["x@y.z",{"b":"1"}]', b'["u@v.w",{"a":"2"}]']
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sendgrid_size_bounds_are_never_below_the_encoding(seed: int) -> None:
+    # Cut skips encoding when these bounds prove the item limit binds first: a bound below a row's real
+    # size could let a batch over SendGrid's body limit through.
+    rng = random.Random(f"bounds-{seed}")
+    universe = [*STANDARD_ATTRIBUTES, *CUSTOM[SendGridDestination]]
+    names = rng.sample(universe, rng.randint(0, len(universe)))
+    emails, attrs, _ = columns(rng, names, rng.choice([1, 7, 120]))
+    dest = build(SendGridDestination, names)
+    bounds = dest.size_bounds(emails, attrs)
+    assert bounds is not None
+    sizes = [len(b) for b in dest.encode_batch(emails, attrs).to_pylist()]
+    assert all(bound >= size for bound, size in zip(bounds.to_pylist(), sizes, strict=True))
+    # Plain columns (nothing to escape) are bounded tightly: the bound is the size when every key is there.
+    texts = [v for column in (emails, *attrs.values()) for v in column.to_pylist() if v]
+    if not any(set(v) & {'"', "\\"} or any(ord(c) < 0x20 for c in v) for v in texts):
+        assert min(bound - size for bound, size in zip(bounds.to_pylist(), sizes, strict=True)) < 64
+
+
+def test_sendgrid_size_bounds_before_prepare_are_none_only_with_custom_values() -> None:
+    dest = SendGridDestination(
+        client=None,  # type: ignore[arg-type]  # nothing is sent
+        credential=credential(SendGridDestination),
+        target=Target("list-1", ("first_name", "loyalty_tier")),
+    )
+    emails = pa.array(["a@b.co", "c@d.co"])
+    assert dest.size_bounds(emails, {"first_name": pa.array(["Ann", ""]), "loyalty_tier": pa.array(["", None])})
+    assert (
+        dest.size_bounds(emails, {"first_name": pa.array(["Ann", ""]), "loyalty_tier": pa.array(["", "gold"])}) is None
+    )
