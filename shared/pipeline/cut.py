@@ -170,8 +170,21 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
             # with several cores cuts sooner. Encoding is a pure function of the rows and ``prepare()``'s state.
             return list(in_order(one, range(plan.partitions)))
 
-        counts, change_bounds = await asyncio.to_thread(cut_changes, sizes_of, limits)
-        removal_counts = [_rows(plan, runtime, k) for k in range(plan.partitions)]
+        def cut_all() -> tuple[list[int], list[int], list[int]]:
+            # Each diff's counts say how many changes and removals it wrote (its change rows are exactly the
+            # adds and updates it counted); the rows themselves are read only when their sizes matter.
+            results = list(
+                in_order(lambda k: runtime.store.read_json(plan.paths.diff_file(k, "json"))[0], range(plan.partitions))
+            )
+            removals = [int(r["to_remove"]) if plan.mirror else 0 for r in results]
+            if limits.upsert_batch_bytes:
+                counts, change_bounds = cut_changes(sizes_of, limits)
+            else:
+                counts = [int(r["to_add"]) + int(r["to_update"]) for r in results]
+                change_bounds = cut_bounds(np.zeros(sum(counts), dtype=np.int64), limits, "changes")
+            return counts, change_bounds, removals
+
+        counts, change_bounds, removal_counts = await asyncio.to_thread(cut_all)
     bounds = {
         "changes": change_bounds,
         "removals": cut_bounds(np.zeros(sum(removal_counts), dtype=np.int64), limits, "removals"),
@@ -183,13 +196,6 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
     )
     runtime.store.write_json(plan.paths.batches, cut.model_dump())
     return cut
-
-
-def _rows(plan: Plan, runtime: Runtime, partition: int) -> int:
-    """Removals of a partition, from the diff's counts (the removal rows themselves are read by apply)."""
-    if not plan.mirror:
-        return 0
-    return int(runtime.store.read_json(plan.paths.diff_file(partition, "json"))[0]["to_remove"])
 
 
 def load_cut(runtime: Runtime, plan: Plan) -> BatchCut | None:

@@ -60,3 +60,27 @@ async def test_export_delivers_the_valid_deduplicated_subscribable_profiles(azur
         assert again is not None and again.outcomes.unchanged == report.outcomes.upserted
         assert again.outcomes.suppressed == len(unsubscribed)
         assert env.simulator.upserted_emails() == []
+
+
+@pytest.mark.parametrize("vendor", ["mailchimp", "omnisend", "campaign_monitor"])
+async def test_cut_reads_no_change_rows_for_a_vendor_without_a_body_limit(
+    azurite: str, vendor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Their batches are cut by count alone: the diffs' counts are enough, and reading every change of the
+    # run (tens of megabytes at 1M) would only delay the first request.
+    from shared.pipeline import cut
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cut read change rows")
+
+    monkeypatch.setattr(cut, "read_diff", refused)
+    settings = {"rows_per_partition": 1000, "vendor_time_scale": TIME_SCALE}
+    with local_env(vendor, azurite, simulator_options={"time_scale": TIME_SCALE}, settings=settings) as env:
+        env.add_connection()
+        sample = seed_sample(env.runtime.segments, 2500)
+        env.add_export()
+        instance, report = await env.run("weekly")
+        assert report is not None, instance.error
+        assert report.status is RunStatus.SUCCEEDED, report.errors
+        assert report.outcomes.upserted == len(sample.expected)
+        assert set(env.simulator.members(env.target_id)) == set(sample.expected)
