@@ -34,6 +34,7 @@ from shared.settings import Settings
 # Downloads come in 4 MB pieces (the SDK's first GET is 32 MB by default): a worker streaming a segment
 # holds one piece, not a third of a large file.
 PIECE = 4 * 1024 * 1024
+FIRST_PIECE = 1024 * 1024  # a stream's first request (see ``BlobStore.open_stream``)
 # The Blob Batch API's limit of subrequests per batch request.
 BATCH_DELETE_MAX = 256
 
@@ -231,13 +232,36 @@ class BlobStore:
             return None
 
     def open_stream(self, name: str) -> io.BufferedReader:
-        """A buffered streaming reader (one chunk in memory). Raises NotFound."""
+        """A buffered streaming reader (one chunk in memory). Raises NotFound; ResourceModifiedError
+        when the blob is replaced while it is read (every piece after the first asks for its ETag).
+
+        The first piece is small (``FIRST_PIECE``), so the reader starts parsing after one short request,
+        not after a whole 4 MB piece (at 1M profiles, 17 such waits were 0.3 s of staging); the rest
+        downloads a 4 MB piece ahead of the reader."""
+        blob = self.container.get_blob_client(name)
         try:
-            downloader = self.container.get_blob_client(name).download_blob()
+            first = blob.download_blob(offset=0, length=FIRST_PIECE)
         except ResourceNotFoundError:
             raise NotFound(f"{name} does not exist") from None
-        # The next 4 MB piece downloads while the reader parses this one.
-        return io.BufferedReader(_ChunkStream(ReadAhead(downloader.chunks())), buffer_size=1024 * 1024)
+        except HttpResponseError as exc:
+            if exc.status_code != 416:  # InvalidRange: the blob is empty
+                raise
+            return io.BufferedReader(_ChunkStream(iter(())), buffer_size=1024 * 1024)
+        head, etag = bytes(first.readall()), first.properties.etag
+
+        def pieces() -> Iterator[bytes]:
+            yield head
+            if len(head) < FIRST_PIECE:
+                return  # the whole blob
+            try:
+                rest = blob.download_blob(offset=FIRST_PIECE, etag=etag, match_condition=MatchConditions.IfNotModified)
+            except HttpResponseError as exc:
+                if exc.status_code == 416:  # the blob ends where the first piece did
+                    return
+                raise
+            yield from rest.chunks()
+
+        return io.BufferedReader(_ChunkStream(ReadAhead(pieces())), buffer_size=1024 * 1024)
 
     def download_to_file(self, name: str, target: io.BufferedWriter | Any) -> None:
         try:

@@ -12,7 +12,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from shared.errors import NotFound
-from shared.storage import BATCH_DELETE_MAX, PIECE, BlobStore, _ChunkStream
+from shared.storage import BATCH_DELETE_MAX, FIRST_PIECE, PIECE, BlobStore, _ChunkStream
 
 
 def test_chunk_stream_small_reads_return_every_byte_across_chunk_edges() -> None:
@@ -176,3 +176,20 @@ def test_a_stream_closed_early_stops_its_read_ahead(blob_store: BlobStore) -> No
     assert stream.read(10) == data[:10]
     stream.close()
     assert not any(t.name == "blob-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, FIRST_PIECE - 1, FIRST_PIECE, FIRST_PIECE + 1, FIRST_PIECE + PIECE, FIRST_PIECE + PIECE + 3]
+)
+def test_open_stream_gives_every_byte_around_the_first_piece(blob_store: BlobStore, size: int) -> None:
+    # The first request asks for FIRST_PIECE bytes, the rest another: a blob that is empty, ends inside,
+    # at or just after the first piece, or spans more pieces, reads whole either way.
+    data = os.urandom(size)
+    blob_store.write_bytes("s/edges.bin", data)
+    with blob_store.open_stream("s/edges.bin") as stream:
+        assert stream.read() == data
+
+
+def test_open_stream_of_a_missing_blob_raises_not_found(blob_store: BlobStore) -> None:
+    with pytest.raises(NotFound):
+        blob_store.open_stream("s/missing.bin")
