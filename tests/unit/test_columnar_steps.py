@@ -238,15 +238,20 @@ def reference_cut(sizes: list[int], limits: VendorLimits, kind: str) -> list[int
     return bounds
 
 
-@pytest.mark.parametrize("body", [None, 2_000, 50_000])
-def test_cut_bounds_are_the_greedy_cut_within_items_and_body_size(body: int | None) -> None:
-    limits = VendorLimits(
+def cut_limits(body: int | None) -> VendorLimits:
+    """Batches of at most 100 changes (30 removals) and, with ``body``, that many bytes a request."""
+    return VendorLimits(
         upsert_batch_items=100,
         remove_batch_items=30,
         rate_limits={"default": (RateLimit(10, 1.0),)},
         upsert_batch_bytes=body,
         envelope_bytes=100,
     )
+
+
+@pytest.mark.parametrize("body", [None, 2_000, 50_000])
+def test_cut_bounds_are_the_greedy_cut_within_items_and_body_size(body: int | None) -> None:
+    limits = cut_limits(body)
     rng = np.random.default_rng(5)
     sizes = rng.integers(20, 400, size=5_000)
     sizes[17] = 5_000  # a contact larger than a whole body still goes, alone
@@ -265,13 +270,7 @@ def test_cut_bounds_are_the_greedy_cut_within_items_and_body_size(body: int | No
 def test_cut_changes_measures_exactly_only_when_a_bound_could_bind(
     body: int, slack: int | None, measured: bool
 ) -> None:
-    limits = VendorLimits(
-        upsert_batch_items=100,
-        remove_batch_items=30,
-        rate_limits={"default": (RateLimit(10, 1.0),)},
-        upsert_batch_bytes=body,
-        envelope_bytes=100,
-    )
+    limits = cut_limits(body)
     rng = np.random.default_rng(9)
     exact = [rng.integers(200, 300, size=n) for n in (1_000, 0, 777)]  # rows of three partitions
     asked: list[bool] = []
