@@ -27,6 +27,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.arrow_bytes import value_bytes
+
 # The bytes orjson escapes inside a string: translate() deleting every other byte leaves only these.
 _QUOTE_BACKSLASH = frozenset(b'"\\')
 _CONTROL = frozenset(range(0x20))
@@ -86,7 +88,7 @@ def escaped(values: pa.Array) -> pa.Array:
         return values
     bounds = memoryview(values.buffers()[1]).cast("i")  # string offsets: value i is data[bounds[i]:bounds[i+1]]
     first, last = values.offset, values.offset + len(values)
-    data = memoryview(values.buffers()[2])[bounds[first] : bounds[last]].tobytes()
+    data = value_bytes(values)
     found = data.translate(None, _PLAIN)  # every byte JSON escapes, in one pass
     if not found:
         return values  # the common case: nothing to escape, nothing copied
@@ -138,11 +140,7 @@ def escaped_bound(values: pa.Array) -> np.ndarray:
     the column holds nothing JSON escapes (one pass over its bytes), else six times it (``\\u00XX``, the
     longest escape, is six bytes for one)."""
     lengths = np.asarray(pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    if len(values) == 0 or values.buffers()[2] is None:
-        return lengths
-    bounds = memoryview(values.buffers()[1]).cast("i")
-    data = memoryview(values.buffers()[2])[bounds[values.offset] : bounds[values.offset + len(values)]].tobytes()
-    return lengths if not data.translate(None, _PLAIN) else lengths * 6
+    return lengths if not value_bytes(values).translate(None, _PLAIN) else lengths * 6
 
 
 def member(prefix: str, values: pa.Array, suffix: str = '"') -> pa.Array:

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.arrow_bytes import value_bytes
 from shared.pipeline import records
 from shared.pipeline.normalise import email_problem, normalise_phone
 
@@ -158,10 +159,7 @@ def _may_break(column: pa.Array) -> bool:
     """Whether any value's bytes hold a line break or U+001F (a ``string`` array; others are not looked into)."""
     if column.type != pa.string():
         return True
-    if not len(column) or column.buffers()[2] is None:
-        return False
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=column.offset + len(column) + 1)
-    data = memoryview(column.buffers()[2])[int(offsets[column.offset]) : int(offsets[-1])].tobytes()
+    data = value_bytes(column)
     return b"\n" in data or b"\r" in data or b"\x1f" in data
 
 

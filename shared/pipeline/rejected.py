@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.arrow_bytes import value_bytes
 from shared.storage import BlobStore, BlockWriter
 
 HEADER = ("segment", "blob", "line", "email", "outcome", "reason")
@@ -78,7 +79,7 @@ class RejectedWriter:
         rows = pc.binary_join_element_wise(*cells, ",")
         rows = pc.binary_replace_slice(rows, start=1 << 30, stop=1 << 30, replacement="\n")
         self._drain()  # what ``add`` buffered goes first
-        self._writer.write(_value_bytes(rows))
+        self._writer.write(value_bytes(rows))
         self.rows += count
 
     def _scrubbed_reason(self, reason: str) -> str:
@@ -126,11 +127,3 @@ def _csv_cell(values: pa.Array) -> pa.Array:
         return values
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, values)
-
-
-def _value_bytes(values: pa.Array) -> bytes:
-    """The bytes of a string array's values, back to back (its data buffer, for its slice)."""
-    if not len(values) or values.buffers()[2] is None:
-        return b""
-    offsets = memoryview(values.buffers()[1]).cast("i")
-    return memoryview(values.buffers()[2])[offsets[values.offset] : offsets[values.offset + len(values)]].tobytes()
