@@ -42,14 +42,8 @@ class CommitRequest(BaseModel):
     finished_partitions: bool = True  # every partition's finish ran (snapshot pieces exist)
 
 
-def _documents(runtime: Runtime, names: list[str]) -> list[Any]:
-    """The JSON documents ``names``, in order, read several at a time: a run's step results are dozens of
-    small blobs, and one after another their round trips were most of a commit's time."""
-    return list(in_order(lambda name: runtime.store.read_json(name)[0], names, window=READ_WINDOW))
-
-
 def _load_all(runtime: Runtime, names: list[str], model: type[BaseModel]) -> list[Any]:
-    return [model.model_validate(document) for document in _documents(runtime, names)]
+    return [model.model_validate(document) for document in runtime.store.read_documents(names, READ_WINDOW)]
 
 
 def count_outcomes(
@@ -147,7 +141,7 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
         for prefix in (paths.stage_results_prefix, f"{plan.root}/diff/", f"{plan.root}/result/")
     ]
     stage_names, diff_names, finish_names = (listing.result() for listing in listings)
-    stages = [StageResult.from_document(document) for document in _documents(runtime, stage_names)]
+    stages = [StageResult.from_document(document) for document in store.read_documents(stage_names, READ_WINDOW)]
     diffs: list[DiffResult] = _load_all(runtime, [n for n in diff_names if n.endswith(".json")], DiffResult)
     finishes: list[FinishResult] = _load_all(runtime, finish_names, FinishResult)
 

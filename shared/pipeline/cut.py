@@ -87,7 +87,7 @@ def cut_bounds(sizes: np.ndarray, limits: VendorLimits, kind: str) -> list[int]:
     max_items = limits.upsert_batch_items if kind == "changes" else limits.remove_batch_items
     max_bytes = (limits.upsert_batch_bytes or 0) - limits.envelope_bytes if kind == "changes" else 0
     if max_bytes <= 0:
-        return [*range(0, n, max_items), n] if n else [0]
+        return _by_items(n, max_items)
     cumulative = np.cumsum(np.asarray(sizes, dtype=np.int64) + 1)
     bounds, start = [0], 0
     while start < n:
@@ -124,10 +124,14 @@ def cut_changes(sizes: Callable[[bool], list[Sizes]], limits: VendorLimits) -> t
     counts = [len(s) for s, _ in found]
     total = sum(counts)
     bounds = cut_bounds(_joined(found), limits, "changes")
-    max_items = limits.upsert_batch_items
-    if all(exact for _, exact in found) or bounds == ([*range(0, total, max_items), total] if total else [0]):
+    if all(exact for _, exact in found) or bounds == _by_items(total, limits.upsert_batch_items):
         return counts, bounds
     return counts, cut_bounds(_joined(sizes(True)), limits, "changes")
+
+
+def _by_items(rows: int, max_items: int) -> list[int]:
+    """The bounds of ``rows`` cut by the item limit alone."""
+    return [*range(0, rows, max_items), rows] if rows else [0]
 
 
 def _joined(sizes: list[Sizes]) -> np.ndarray:
@@ -173,9 +177,7 @@ async def cut_run(runtime: Runtime, root: str) -> BatchCut:
         def cut_all() -> tuple[list[int], list[int], list[int]]:
             # Each diff's counts say how many changes and removals it wrote (its change rows are exactly the
             # adds and updates it counted); the rows themselves are read only when their sizes matter.
-            results = list(
-                in_order(lambda k: runtime.store.read_json(plan.paths.diff_file(k, "json"))[0], range(plan.partitions))
-            )
+            results = runtime.store.read_documents([plan.paths.diff_file(k, "json") for k in range(plan.partitions)])
             removals = [int(r["to_remove"]) if plan.mirror else 0 for r in results]
             if limits.upsert_batch_bytes:
                 counts, change_bounds = cut_changes(sizes_of, limits)
