@@ -28,7 +28,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -250,14 +251,12 @@ def client_run(azurite: Azurite, env: LocalEnv, run_id: str, processes: int = 1)
     return result
 
 
-def client_side(
-    azurite: Azurite, inputs: Inputs, repeats: int, *, refresh: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Client side of a full export (read → map → validate → dedupe → partition → diff → serialise, the
-    vendor answering instantly) and, with ``refresh``, of a 1% refresh over a committed snapshot."""
-    # No rate limits either: at vendor time × 0.01 SendGrid's window is 10 ms, which a loaded machine cannot
-    # pace to; the export that commits the refresh's snapshot once lost a unit's 4 batches to 429s, and the
-    # "1% refresh" then serialised 128,340 contacts instead of 9,501.
+@contextmanager
+def client_env(azurite: Azurite, inputs: Inputs) -> Iterator[LocalEnv]:
+    """The client side's export on ``azurite``, the input's first variant uploaded, against an instant
+    SendGrid. No rate limits either: at vendor time × 0.01 SendGrid's window is 10 ms, which a loaded
+    machine cannot pace to; the export that commits the refresh's snapshot once lost a unit's 4 batches to
+    429s, and the "1% refresh" then serialised 128,340 contacts instead of 9,501."""
     options = {"latency": 0.0, "job_delay": 0.0, "time_scale": 0.01, "record_bodies": False, "enforce_limits": False}
     settings = {"vendor_time_scale": 0.01, "first_poll_seconds": 0.1, "max_poll_seconds": 0.5}
     with local_env(
@@ -266,6 +265,15 @@ def client_side(
         env.add_connection()
         env.add_export("bench", segments=list(SEGMENTS))
         inputs.upload(env.runtime.segments, 0)
+        yield env
+
+
+def client_side(
+    azurite: Azurite, inputs: Inputs, repeats: int, *, refresh: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Client side of a full export (read → map → validate → dedupe → partition → diff → serialise, the
+    vendor answering instantly) and, with ``refresh``, of a 1% refresh over a committed snapshot."""
+    with client_env(azurite, inputs) as env:
         full = [client_run(azurite, env, f"client-{r}") for r in range(repeats)]
         cores = os.cpu_count() or 1
         parallel = None
@@ -278,15 +286,7 @@ def client_side(
     # million rows' files, the shared one served the same refresh with 3.6 s of its CPU instead of 1.2 s
     # (5.07 s against 3.91 s, the worker's CPU the same 3.4-3.5 s): the emulator's cost of what earlier
     # runs deleted, which an Azure storage account does not charge to the next reader.
-    with (
-        Azurite() as fresh,
-        local_env(
-            "sendgrid", fresh.connection_string, simulator_options=options, settings=settings, simulator_process=True
-        ) as env,
-    ):
-        env.add_connection()
-        env.add_export("bench", segments=list(SEGMENTS))
-        inputs.upload(env.runtime.segments, 0)
+    with Azurite() as fresh, client_env(fresh, inputs) as env:
         # A committed snapshot of the full input (a real export against an instant vendor), then the
         # refreshed input: diff finds the changed 1%, and only those are serialised.
         _, report = asyncio.run(export_once(env))
