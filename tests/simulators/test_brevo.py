@@ -103,6 +103,31 @@ def test_a_process_can_stall_in_each_running_state(sim, prism, http, state) -> N
     assert sim.subscription_status("wait@example.com", "0") is None  # nothing stored yet
 
 
+def test_a_process_is_worked_on_from_acceptance_and_shows_each_state_in_its_time(http) -> None:
+    """Queued for half the delay, in_process until the whole delay has passed, then completed — even when
+    applying its items takes the simulator most of the delay (on shared cores, fourteen large imports
+    did). Worked on only once it showed in_process, this one would still be in_process at the end."""
+    with BrevoSimulator(job_delay=1.0, enforce_limits=False) as slow:
+        applied = slow._apply
+
+        def apply_slowly(*args: Any) -> None:
+            time.sleep(0.003)  # 300 items: 0.9 s of the 1 s delay
+            applied(*args)
+
+        slow._apply = apply_slowly  # type: ignore[method-assign]
+        client = Brevo(api_key=slow.api_key, base_url=slow.url + "/v3", max_retries=0, httpx_client=http)
+        accepted = time.monotonic()
+        process_id = start_import(client, slow.create_target(), [f"p{i}@example.com" for i in range(300)])
+
+        def status_at(seconds: float) -> str:
+            time.sleep(max(0.0, accepted + seconds - time.monotonic()))
+            return str(client.process.get_process(process_id).status)
+
+        assert status_at(0.2) == "queued"
+        assert status_at(0.6) == "in_process"
+        assert status_at(1.2) == "completed"
+
+
 @pytest.mark.parametrize("state", ["failed", "cancelled"])
 def test_failed_and_cancelled_processes_keep_only_what_was_applied(sim, prism, http, state) -> None:
     client = sdk(sim, prism, http)
