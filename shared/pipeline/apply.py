@@ -243,7 +243,7 @@ async def apply_unit(runtime: Runtime, root: str, unit: int, *, deadline: float 
                 if deadline is not None and sent and time.monotonic() >= deadline:
                     result.more = True
                     return
-                batch, bodies = await asyncio.to_thread(rows.batch, index)
+                batch, bodies = await rows.prepare(index)
                 if not sent:
                     result.setup_seconds = round(time.monotonic() - began, 3)
                 sent.append(index)

@@ -4,6 +4,7 @@ are stand-in tables)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import threading
@@ -129,3 +130,32 @@ def test_a_chunk_that_cannot_be_read_fails_each_of_its_batches_and_is_read_again
         rows.batch(1)  # the same chunk: its failure, not a silent empty batch
     batch, bodies = UnitInput(SimpleNamespace(store=None), plan, cut, destination, "changes", [0, 1, 2]).batch(0)  # type: ignore[arg-type]
     assert len(batch) == len(bodies) == 900
+
+
+def test_batches_waiting_for_their_rows_leave_the_event_loops_threads_free(diffs: Any, monkeypatch: Any) -> None:
+    """A batch waits in its thread for the chunk being read: on the loop's default executor such waits held
+    back every other ``to_thread`` of the activities sharing the loop (the checks before a batch is sent,
+    checkpoint saves), so ready units sent together once all reading was done. Here the default executor
+    has one thread; the loop still gets it while two batches of one chunk wait for a slow read."""
+    tables, _ = diffs
+    cut, plan, destination = _setup(tables)
+    rows = UnitInput(SimpleNamespace(store=None), plan, cut, destination, "changes", [0, 1, 2])  # type: ignore[arg-type]
+    release = threading.Event()
+    real = unit_rows.read_diff
+
+    def slow(*args: Any) -> pa.Table:
+        assert release.wait(10), "the read was never released"
+        return real(*args)
+
+    monkeypatch.setattr(unit_rows, "read_diff", slow)
+
+    async def scenario() -> list[int]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        waiting = [asyncio.ensure_future(rows.prepare(index)) for index in (0, 1)]
+        await asyncio.sleep(0.05)  # both in their threads: one reading, one waiting for that read
+        free = await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=5)
+        assert free == "free" and not any(task.done() for task in waiting)
+        release.set()
+        return [len(batch) for batch, _ in await asyncio.gather(*waiting)]
+
+    assert asyncio.run(scenario()) == [900, 900]
