@@ -27,17 +27,28 @@ R = TypeVar("R")
 # that a partition's staged pieces are not all held before the first is decoded.
 WINDOW = 4
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+
+class LazyPool:
+    """A thread pool of the process, created on first use (a forked or spawned worker makes its own)."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers, self._name = workers, name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=self._name)
+            return self._pool
+
+
+_io = LazyPool(8, "blob-io")
 
 
 def io_pool() -> ThreadPoolExecutor:
-    """The process's storage I/O threads (created on first use: a forked or spawned worker makes its own)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-io")
-        return _pool
+    """The process's storage I/O threads."""
+    return _io.get()
 
 
 def in_order(fn: Callable[[T], R], items: Iterable[T], window: int = WINDOW) -> Iterator[R]:

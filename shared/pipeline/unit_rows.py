@@ -13,12 +13,12 @@ import asyncio
 import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from destinations.base import ContactBatch, Destination
+from shared.overlap import LazyPool
 from shared.pipeline import records
 from shared.pipeline.cut import BatchCut
 from shared.pipeline.diff import read_diff
@@ -46,17 +46,7 @@ PREPARING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 # unit's, and the ten bodies that reached the vendor at once drew 429s a second later. A waiting call
 # never starves a reader: a batch only waits for a chunk whose reader is already running.
 PREPARE_THREADS = 16
-_preparers: ThreadPoolExecutor | None = None
-_preparers_lock = threading.Lock()
-
-
-def _preparer_pool() -> ThreadPoolExecutor:
-    """Created on first use: a forked or spawned worker process makes its own."""
-    global _preparers
-    with _preparers_lock:
-        if _preparers is None:
-            _preparers = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="unit-rows")
-        return _preparers
+_PREPARERS = LazyPool(PREPARE_THREADS, "unit-rows")
 
 
 class UnitRows:
@@ -146,7 +136,7 @@ class UnitInput:
 
     async def prepare(self, index: int) -> tuple[ContactBatch, list[bytes]]:
         """``batch(index)`` in a thread of the unit readers' own pool (see ``PREPARE_THREADS``)."""
-        return await asyncio.get_running_loop().run_in_executor(_preparer_pool(), self.batch, index)
+        return await asyncio.get_running_loop().run_in_executor(_PREPARERS.get(), self.batch, index)
 
     def _plan_chunk(self, index: int) -> _Chunk:
         """The chunk of the batches from ``index`` on, up to ``CHUNK_ROWS`` rows (at least ``index``),
