@@ -10,6 +10,12 @@ are in the file at ``results.errors_url``. Request-time validation errors are 40
 such as ``contacts[3].email``; 401/403/404 use ``ErrorResponse``; 429 carries ``X-RateLimit-Limit``,
 ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (an epoch in whole seconds, vendors.md §2.3).
 
+Removal is asynchronous too: ``DELETE /v3/marketing/lists/{id}/contacts`` answers 202 "The removal is
+accepted and processing" and ``DELETE /v3/marketing/contacts`` 202 (the spec: "Deletion jobs are processed
+asynchronously"), each with a ``job_id`` for which no status endpoint is documented. The simulator applies
+them ``job_delay`` after accepting them; ``stall_removals`` (tests) leaves accepted removals unapplied,
+as a job that never finishes would — the contacts stay where they were.
+
 Read endpoints an integrator uses: ``GET /v3/marketing/contacts/{id}``, ``POST …/contacts/search/emails``,
 ``GET /v3/marketing/contacts/count``, ``GET /v3/marketing/lists/{id}`` and ``…/contacts/count``.
 
@@ -25,7 +31,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -136,6 +142,7 @@ class SendGridSimulator(BaseSimulator):
         self.suppressions: dict[str, dict[str, int]] = {path: {} for path in SUPPRESSION_LISTS}
         self.jobs: dict[str, Job] = {}
         self.contacts_processed = 0  # contacts stored by jobs, for tests that count vendor work
+        self.stall_removals = False  # accepted removal and deletion jobs are never applied
 
     # ---- auth and vendor-shaped refusals ---------------------------------------------------------
 
@@ -431,20 +438,34 @@ class SendGridSimulator(BaseSimulator):
             members = self.lists.get(list_id)
             if members is None or any(i not in self.by_id for i in ids):
                 return _error("The specified list ID does not exist or one or more contact IDs do not exist", 404)
-            for contact_id in ids:
-                members.discard(self.by_id[contact_id])
-        return _json({"job_id": str(uuid.uuid4())}, 202)
+            emails = [self.by_id[contact_id] for contact_id in ids]
+
+        def remove() -> None:
+            with self.lock:
+                for email in emails:
+                    members.discard(email)
+
+        return self._removal_job(remove)
 
     async def _delete_contacts(self, request: web.Request) -> web.Response:
         ids = [i for i in request.query.get("ids", "").split(",") if i]
-        with self.lock:
-            for contact_id in ids:
-                email = self.by_id.pop(contact_id, None)
-                if email is None:
-                    continue
-                self.contacts.pop(email, None)
-                for members in self.lists.values():
-                    members.discard(email)
+
+        def delete() -> None:
+            with self.lock:
+                for contact_id in ids:
+                    email = self.by_id.pop(contact_id, None)
+                    if email is None:
+                        continue
+                    self.contacts.pop(email, None)
+                    for members in self.lists.values():
+                        members.discard(email)
+
+        return self._removal_job(delete)
+
+    def _removal_job(self, apply: Callable[[], None]) -> web.Response:
+        """Accept a removal or deletion: applied ``job_delay`` from now (never, with ``stall_removals``)."""
+        if not self.stall_removals:
+            self.run_later(self.scaled(self.job_delay), apply)
         return _json({"job_id": str(uuid.uuid4())}, 202)
 
     async def _global_unsubscribe(self, request: web.Request) -> web.Response:

@@ -21,6 +21,13 @@ Removal policies: ``remove_from_list`` removes list membership only (contact and
 ``unsubscribe`` adds the email to the global unsubscribe group (``POST /v3/asm/suppressions/global``)
 and leaves list membership; ``delete`` deletes the contact from the whole account
 (``DELETE /v3/marketing/contacts?ids=``).
+
+Per-row truth for removals: ``unsubscribe`` answers 201 naming the addresses it added. Removal from the
+list and deletion answer 202 with a ``job_id`` ("accepted and processing"; "Deletion jobs are processed
+asynchronously") and SendGrid documents no status endpoint for either job, so the job is polled by
+looking the contacts up again (``search/emails``): it is done once none of them is in the list any more
+(or, for deletion, in SendGrid). Until then it runs; one that never gets there is given up by the await
+phase, its rows ``failed`` and removed again by the next run — never reported ``removed`` on acceptance.
 """
 
 from __future__ import annotations
@@ -291,6 +298,8 @@ class SendGridDestination(Destination):
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
+        if REMOVAL_JOB in job:
+            return await self._poll_removal(job, contacts)
         verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
         job_id = str(job["job_id"])
         body = await self.read_job(IMPORTS.format(job_id=job_id))
@@ -341,14 +350,27 @@ class SendGridDestination(Destination):
 
     # ---- removal -------------------------------------------------------------------------------
 
-    async def _contact_ids(self, contacts: Sequence[Contact]) -> dict[str, str]:
+    async def _search(self, contacts: Sequence[Contact]) -> dict[str, Mapping[str, Any]]:
+        """email → SendGrid's contact (``ContactDetails3``: ``id``, ``list_ids``, …) of those it knows."""
         emails = [c.email for c in contacts]
+        if not emails:
+            return {}
         response = await self.http.send("POST", SEARCH_EMAILS, content=orjson.dumps({"emails": emails}))
         if response.status_code == 404:
-            return {}  # "404 when no contacts are found": nothing to remove
+            return {}  # "404 when no contacts are found"
         self.http.check(response, "the contacts searched")
         found = self.http.json(response).get("result", {})
-        return {email: entry["contact"]["id"] for email, entry in found.items() if "contact" in entry}
+        return {email: entry["contact"] for email, entry in found.items() if "contact" in entry}
+
+    async def _poll_removal(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
+        """A removal or deletion job is done once none of its contacts is still in the list (or, deleted,
+        in SendGrid); the contacts SendGrid did not know when it was sent are in its verdicts already."""
+        verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
+        found = await self._search([c for c in contacts if c.email not in verdicts])
+        deleting = job[REMOVAL_JOB] == RemovalPolicy.DELETE.value
+        if any(deleting or self.target.list_id in (contact.get("list_ids") or []) for contact in found.values()):
+            return JobStatus(done=False)
+        return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.REMOVED))
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
         """Apply the export's removal policy. A contact SendGrid does not know counts as removed.
@@ -361,18 +383,30 @@ class SendGridDestination(Destination):
                 "POST", GLOBAL_UNSUBSCRIBE, content=orjson.dumps({"recipient_emails": [c.email for c in contacts]})
             )
         elif policy in (RemovalPolicy.REMOVE_FROM_LIST, RemovalPolicy.DELETE):
-            ids = await self._contact_ids(contacts)
+            found = await self._search(contacts)
+            # A contact SendGrid does not know, or (removing from the list) not in the list, is removed already.
+            ids = {
+                email: str(contact["id"])
+                for email, contact in found.items()
+                if policy is RemovalPolicy.DELETE or self.target.list_id in (contact.get("list_ids") or [])
+            }
             if ids:
                 joined = ",".join(ids.values())
                 if policy is RemovalPolicy.DELETE:
-                    await self.http.call("DELETE", CONTACTS, params={"ids": joined})
+                    response = await self.http.call("DELETE", CONTACTS, params={"ids": joined})
                 else:
-                    await self.http.call(
-                        "DELETE", LIST_CONTACTS.format(list_id=self.target.list_id), params={"contact_ids": joined}
-                    )
+                    path = LIST_CONTACTS.format(list_id=self.target.list_id)
+                    response = await self.http.call("DELETE", path, params={"contact_ids": joined})
+                unknown = {c.email: [Outcome.REMOVED.value, ""] for c in contacts if c.email not in ids}
+                job_id = str(self.http.json(response, "job_id"))
+                return BatchResult(job={REMOVAL_JOB: policy.value, "job_id": job_id, "verdicts": unknown})
         else:
             raise RequestRejected(f"SendGrid has no {policy.value!r} removal", vendor=self.vendor)
         return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
+
+
+# Marks a removal or deletion job in the checkpoint (the policy it applied); import jobs have no such key.
+REMOVAL_JOB = "removal"
 
 
 def _count(results: Mapping[str, Any], name: str) -> int:

@@ -21,7 +21,7 @@ from destinations.sendgrid import SendGridDestination
 from shared.errors import CredentialRefused, FieldsMissing, RateLimited, TargetNotFound, VendorUnavailable
 from simulators.sendgrid import SendGridSimulator
 from tests.contract.spec_check import SpecValidator
-from tests.contract.vendor_cases import upsert_all
+from tests.contract.vendor_cases import upsert_all, wait_for_job
 
 VALIDATOR = SpecValidator(
     [
@@ -225,22 +225,57 @@ async def test_unsubscribed_contact_is_suppressed_and_never_pushed(sim, client) 
         (RemovalPolicy.DELETE, False, False, None),
     ],
 )
-async def test_removal_policies(sim, client, policy, in_list, exists, status) -> None:
+async def test_removal_policies(client, policy, in_list, exists, status) -> None:
+    """Removal from the list and deletion are jobs SendGrid gives no status for: the adapter reports the
+    contacts ``removed`` only once a lookup no longer finds them in the list (or in SendGrid)."""
+    with SendGridSimulator(job_delay=0.3, enforce_limits=False) as sim:
+        list_id = sim.create_target()
+        sim.add_member("leaver@example.com", list_id)
+        sim.add_member("stayer@example.com", list_id)
+        dest = adapter(sim, client, list_id, policy=policy)
+        contacts = [Contact("leaver@example.com"), Contact("unknown@example.com")]
+        batch = await dest.remove(contacts)
+        results = batch.results
+        if batch.job is not None:
+            assert policy is not RemovalPolicy.UNSUBSCRIBE
+            assert not (await dest.poll(batch.job, contacts)).done  # accepted, not yet applied
+            assert "leaver@example.com" in sim.lists[list_id]
+            results = (await wait_for_job(dest, batch.job, contacts)).results
+        assert results is not None
+        assert {r.email: r.outcome for r in results} == {
+            "leaver@example.com": Outcome.REMOVED,
+            "unknown@example.com": Outcome.REMOVED,
+        }
+        assert ("leaver@example.com" in sim.lists[list_id]) is in_list
+        assert ("leaver@example.com" in sim.contacts) is exists
+        assert "stayer@example.com" in sim.members(list_id)
+        if status is not None:
+            assert sim.subscription_status("leaver@example.com", list_id) == status
+
+
+@pytest.mark.parametrize("policy", [RemovalPolicy.REMOVE_FROM_LIST, RemovalPolicy.DELETE])
+async def test_a_removal_job_that_never_applies_is_never_reported_removed(sim, client, policy) -> None:
     list_id = sim.create_target()
     sim.add_member("leaver@example.com", list_id)
-    sim.add_member("stayer@example.com", list_id)
+    sim.stall_removals = True
     dest = adapter(sim, client, list_id, policy=policy)
-    batch = await dest.remove([Contact("leaver@example.com"), Contact("unknown@example.com")])
-    assert batch.results is not None
-    assert {r.email: r.outcome for r in batch.results} == {
-        "leaver@example.com": Outcome.REMOVED,
-        "unknown@example.com": Outcome.REMOVED,
-    }
-    assert ("leaver@example.com" in sim.lists[list_id]) is in_list
-    assert ("leaver@example.com" in sim.contacts) is exists
-    assert "stayer@example.com" in sim.members(list_id)
-    if status is not None:
-        assert sim.subscription_status("leaver@example.com", list_id) == status
+    contacts = [Contact("leaver@example.com"), Contact("unknown@example.com")]
+    batch = await dest.remove(contacts)
+    assert batch.job is not None and batch.results is None
+    for _ in range(5):
+        assert not (await dest.poll(batch.job, contacts)).done
+    assert "leaver@example.com" in sim.lists[list_id]
+
+
+async def test_a_contact_already_out_of_the_list_is_removed_without_a_job(sim, client) -> None:
+    list_id = sim.create_target()
+    other = sim.create_target()
+    sim.add_member("elsewhere@example.com", other)
+    batch = await adapter(sim, client, list_id).remove([Contact("elsewhere@example.com")])
+    assert batch.job is None and batch.results is not None
+    assert [r.outcome for r in batch.results] == [Outcome.REMOVED]
+    assert "elsewhere@example.com" in sim.lists[other]  # another list's membership is not touched
+    assert not [r for r in sim.requests if r.method == "DELETE"]
 
 
 async def test_simulator_refuses_oversized_batches(sim, client) -> None:
