@@ -13,7 +13,9 @@ import pytest
 
 from destinations.base import JobStatus
 from shared.pipeline import apply
-from shared.pipeline.apply import SUBMITTED, poll_jobs
+from shared.pipeline.apply import POLL_WAVE, SUBMITTED, poll_jobs
+
+events: list[tuple[str, str]] = []  # ("ask" | "answer", job) in the order they happened
 
 
 class _Checkpoint:
@@ -31,14 +33,18 @@ def _round(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[bool]]) -> t
     checkpoint = _Checkpoint(list(answers))
     cut = SimpleNamespace(units=[SimpleNamespace(kind="changes")])
     asked: list[str] = []
+    events.clear()
 
     async def read_job(
         runtime: Any, destination: Any, checkpoint: _Checkpoint, kind: str, key: str, batch: Any
     ) -> JobStatus:
-        await asyncio.sleep(0.01 * (len(asked) % 3))  # answers arrive out of order
+        events.append(("ask", key))
         given = answers[key]
         done = given[min(asked.count(key), len(given) - 1)]
         asked.append(key)
+        # A job still running is answered first: no slot of the wave frees before the sweep knows of it.
+        await asyncio.sleep(0.2 if done else 0.005)
+        events.append(("answer", key))
         if done:
             del checkpoint.jobs[key]
         return JobStatus(done=done)
@@ -56,16 +62,24 @@ def _round(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[bool]]) -> t
     return asked, checkpoint
 
 
-def test_a_round_asks_the_newest_again_when_every_older_job_was_done() -> None:
+def test_a_sweep_that_finds_every_older_job_done_goes_on_to_the_newest() -> None:
     with pytest.MonkeyPatch.context() as patch:
-        # The newest was still running when the round began and is done by the end of the sweep.
+        # The newest was still running when the round began and is done by the time the sweep reaches it.
         asked, checkpoint = _round(patch, {"0": [True], "1": [True], "2": [True], "3": [False, True]})
-    assert sorted(asked) == ["0", "1", "2", "3", "3"] and asked[-1] == "3"
+    assert sorted(asked) == ["0", "1", "2", "3", "3"]
     assert not checkpoint.jobs  # read this round, not a round later
+    # Asked within the sweep's wave, beside the others — not after every one of them has answered.
+    again = [n for n, event in enumerate(events) if event == ("ask", "3")][1]
+    assert again < events.index(("answer", "1")) and again < events.index(("answer", "2"))
 
 
 def test_a_round_stops_at_the_first_job_still_running_and_asks_the_newest_once() -> None:
+    # Beyond the first wave: the sweep has stopped (a job was running) before it reaches the newest.
+    answers = {str(n): [True] for n in range(POLL_WAVE + 4)}
+    answers["1"] = [False]
+    newest = str(POLL_WAVE + 3)
+    answers[newest] = [False, True]
     with pytest.MonkeyPatch.context() as patch:
-        asked, checkpoint = _round(patch, {"0": [True], "1": [False], "2": [True], "3": [False, True]})
-    assert asked.count("3") == 1 and "0" in asked and "1" in asked
-    assert "3" in checkpoint.jobs and "1" in checkpoint.jobs
+        asked, checkpoint = _round(patch, answers)
+    assert asked.count(newest) == 1 and "1" in asked
+    assert newest in checkpoint.jobs and "1" in checkpoint.jobs
