@@ -373,7 +373,8 @@ class SendGridDestination(Destination):
         return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.REMOVED))
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
-        """Apply the export's removal policy. A contact SendGrid does not know counts as removed.
+        """Apply the export's removal policy. A contact SendGrid does not know (or, removing from the list,
+        one not in it) counts as removed; the others are removed by a job, polled as ``_poll_removal`` says.
 
         Raises CredentialRefused, TargetNotFound, RequestRejected, RetryableDestinationError.
         """
