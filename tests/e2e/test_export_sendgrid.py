@@ -168,8 +168,12 @@ async def test_jobs_are_polled_oldest_first_and_a_round_stops_at_the_first_still
         # Each job is read once when done; a round spends at most one wave on jobs still running, and the
         # newest job's poll that checks the vendor keeps to the order.
         assert len(polls) <= len(jobs) + rounds * (POLL_WAVE + 1), (len(polls), len(jobs), rounds)
-        # The first job polled is the oldest: polled again only in later rounds, once per round at most.
-        assert sum(1 for r in polls if r.path == polls[0].path) <= rounds
+        # The oldest job (the first the simulator accepted) is polled again only in later rounds, once per
+        # round at most. (Not the first job polled: a round asks the oldest and the newest at once, and the
+        # newest may be asked again by the sweep of the same round.)
+        oldest = f"/v3/marketing/contacts/imports/{next(iter(env.simulator.jobs))}"
+        assert any(r.path == oldest for r in polls)
+        assert sum(1 for r in polls if r.path == oldest) <= rounds
 
 
 async def test_bad_input_is_named_by_file_and_line_and_loses_nothing_else(env: LocalEnv) -> None:
