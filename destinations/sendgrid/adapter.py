@@ -362,13 +362,18 @@ class SendGridDestination(Destination):
         found = self.http.json(response).get("result", {})
         return {email: entry["contact"] for email, entry in found.items() if "contact" in entry}
 
+    def _to_remove(self, contact: Mapping[str, Any], policy: RemovalPolicy) -> bool:
+        """Whether ``policy`` still has something to remove of ``contact`` (as SendGrid found it): any
+        contact it knows, for deletion; one still in the list, for removal from the list."""
+        return policy is RemovalPolicy.DELETE or self.target.list_id in (contact.get("list_ids") or [])
+
     async def _poll_removal(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """A removal or deletion job is done once none of its contacts is still in the list (or, deleted,
         in SendGrid); the contacts SendGrid did not know when it was sent are in its verdicts already."""
         verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
         found = await self._search([c for c in contacts if c.email not in verdicts])
-        deleting = job[REMOVAL_JOB] == RemovalPolicy.DELETE.value
-        if any(deleting or self.target.list_id in (contact.get("list_ids") or []) for contact in found.values()):
+        policy = RemovalPolicy(job[REMOVAL_JOB])
+        if any(self._to_remove(contact, policy) for contact in found.values()):
             return JobStatus(done=False)
         return JobStatus(done=True, results=merge_verdicts(contacts, verdicts, Outcome.REMOVED))
 
@@ -386,11 +391,7 @@ class SendGridDestination(Destination):
         elif policy in (RemovalPolicy.REMOVE_FROM_LIST, RemovalPolicy.DELETE):
             found = await self._search(contacts)
             # A contact SendGrid does not know, or (removing from the list) not in the list, is removed already.
-            ids = {
-                email: str(contact["id"])
-                for email, contact in found.items()
-                if policy is RemovalPolicy.DELETE or self.target.list_id in (contact.get("list_ids") or [])
-            }
+            ids = {email: str(contact["id"]) for email, contact in found.items() if self._to_remove(contact, policy)}
             if ids:
                 joined = ",".join(ids.values())
                 if policy is RemovalPolicy.DELETE:

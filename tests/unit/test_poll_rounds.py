@@ -15,8 +15,6 @@ from destinations.base import JobStatus
 from shared.pipeline import apply
 from shared.pipeline.apply import POLL_WAVE, SUBMITTED, poll_jobs
 
-events: list[tuple[str, str]] = []  # ("ask" | "answer", job) in the order they happened
-
 
 class _Checkpoint:
     def __init__(self, jobs: list[str]) -> None:
@@ -27,13 +25,16 @@ class _Checkpoint:
         return None
 
 
-def _round(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[bool]]) -> tuple[list[str], _Checkpoint]:
+Events = list[tuple[str, str]]  # ("ask" | "answer", job) in the order they happened
+
+
+def _round(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[bool]]) -> tuple[list[str], _Checkpoint, Events]:
     """One round over jobs submitted in the order of ``answers``; each job's answers are given in turn (done
-    or not), the last one repeated. Returns the jobs asked, in order, and the checkpoint."""
+    or not), the last one repeated. Returns the jobs asked, in order, the checkpoint and the events."""
     checkpoint = _Checkpoint(list(answers))
     cut = SimpleNamespace(units=[SimpleNamespace(kind="changes")])
     asked: list[str] = []
-    events.clear()
+    events: Events = []
 
     async def read_job(
         runtime: Any, destination: Any, checkpoint: _Checkpoint, kind: str, key: str, batch: Any
@@ -59,13 +60,12 @@ def _round(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[bool]]) -> t
     monkeypatch.setattr(apply, "_read_job", read_job)
     result = asyncio.run(poll_jobs(SimpleNamespace(), "root"))  # type: ignore[arg-type]
     assert result.pending_jobs == len(checkpoint.jobs)
-    return asked, checkpoint
+    return asked, checkpoint, events
 
 
-def test_a_sweep_that_finds_every_older_job_done_goes_on_to_the_newest() -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        # The newest was still running when the round began and is done by the time the sweep reaches it.
-        asked, checkpoint = _round(patch, {"0": [True], "1": [True], "2": [True], "3": [False, True]})
+def test_a_sweep_that_finds_every_older_job_done_goes_on_to_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The newest was still running when the round began and is done by the time the sweep reaches it.
+    asked, checkpoint, events = _round(monkeypatch, {"0": [True], "1": [True], "2": [True], "3": [False, True]})
     assert sorted(asked) == ["0", "1", "2", "3", "3"]
     assert not checkpoint.jobs  # read this round, not a round later
     # Asked within the sweep's wave, beside the others — not after every one of them has answered.
@@ -73,13 +73,12 @@ def test_a_sweep_that_finds_every_older_job_done_goes_on_to_the_newest() -> None
     assert again < events.index(("answer", "1")) and again < events.index(("answer", "2"))
 
 
-def test_a_round_stops_at_the_first_job_still_running_and_asks_the_newest_once() -> None:
+def test_a_round_stops_at_the_first_job_still_running_and_asks_the_newest_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # Beyond the first wave: the sweep has stopped (a job was running) before it reaches the newest.
     answers = {str(n): [True] for n in range(POLL_WAVE + 4)}
     answers["1"] = [False]
     newest = str(POLL_WAVE + 3)
     answers[newest] = [False, True]
-    with pytest.MonkeyPatch.context() as patch:
-        asked, checkpoint = _round(patch, answers)
+    asked, checkpoint, _ = _round(monkeypatch, answers)
     assert asked.count(newest) == 1 and "1" in asked
     assert newest in checkpoint.jobs and "1" in checkpoint.jobs
