@@ -8,6 +8,10 @@ or ``stopped`` ("Batch stopped for too many errors", v3 batches reference); ``DE
 ``RateLimitProblem`` with an integer ``retryAfter`` (seconds); errors are RFC 9457 problems; the
 ``Omnisend-Version`` header is required (410 for another version).
 
+Untagging is asynchronous ("Untagging is performed asynchronously, so the tags may not disappear
+immediately", contacts spec) and answers no job to ask: the simulator removes the tags ``job_delay`` after
+the 202; ``stall_removals`` (tests) leaves accepted untags unapplied, as an untag that never happens would.
+
 Where per-item results live — an ASSUMPTION, the stricter reading of the spec: ``GET /batches/{batchID}``
 answers the ``Batch`` with its status and counts only, and the per-item results are at
 ``GET /batches/{batchID}/items`` (its own operation, "Batch items for a given batch ID", answering a
@@ -102,6 +106,7 @@ class OmnisendSimulator(BaseSimulator):
         self.batches: dict[str, dict[str, Any]] = {}
         self._plans: dict[str, JobPlan | None] = {}
         self._ids = itertools.count(1)
+        self.stall_removals = False  # accepted untags are never applied
 
     # ---- auth and refusals -----------------------------------------------------------------------
 
@@ -371,11 +376,16 @@ class OmnisendSimulator(BaseSimulator):
         tags = body.get("tags") or []
         if not tags or len(emails) > UNTAG_MAX:
             return _problem(400, "Bad Request", f"tags are required and at most {UNTAG_MAX} emails are allowed")
-        with self.lock:
-            for email in emails:
-                contact = self.contacts.get(email)
-                if contact is not None:  # unknown emails are "silently ignored"
-                    contact["tags"].difference_update(tags)
+
+        def untag() -> None:
+            with self.lock:
+                for email in emails:
+                    contact = self.contacts.get(email)
+                    if contact is not None:  # unknown emails are "silently ignored"
+                        contact["tags"].difference_update(tags)
+
+        if not self.stall_removals:
+            self.run_later(self.scaled(self.job_delay), untag)
         return web.Response(status=202)
 
     # ---- test-facing state API -----------------------------------------------------------------

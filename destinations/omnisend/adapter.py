@@ -21,11 +21,17 @@ rows are reported ``suppressed`` and never sent. Welcome messages are not trigge
 
 Removal policy: ``remove_from_list`` removes the export's tag (``DELETE /api/contacts/tags``, ≤ 250
 emails a call); the contact, its data and its consent stay. Omnisend's API offers no delete, and an
-unsubscribe through an export would be a consent change, so no other policy is offered.
+unsubscribe through an export would be a consent change, so no other policy is offered. The call answers
+202 and "Untagging is performed asynchronously, so the tags may not disappear immediately" (contacts spec),
+with no job to ask: a contact is reported ``removed`` only once a lookup (``GET /api/contacts?email=``)
+finds it without the tag, or finds no such contact. That costs one lookup per removed contact from the
+400-a-minute budget (the untag itself costs one call per 250); an untag that never applies is given up
+with the run's other open jobs, its rows ``failed`` and untagged again by the next run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -200,6 +206,8 @@ class OmnisendDestination(Destination):
 
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
+        if UNTAG_JOB in job:
+            return await self._poll_untag(contacts)
         batch_id = str(job["batch_id"])
         verdicts: dict[str, Sequence[str]] = dict(job.get("verdicts", {}))
         batch = await self.read_job(BATCH.format(batch_id=batch_id))
@@ -252,12 +260,39 @@ class OmnisendDestination(Destination):
         return verdicts
 
     async def remove(self, contacts: Sequence[Contact]) -> BatchResult:
-        """Untag (asynchronous on Omnisend's side, unknown emails "silently ignored").
+        """Untag: asynchronous on Omnisend's side (unknown emails "silently ignored"), so the call is a job,
+        done once ``_poll_untag`` finds none of its contacts still tagged.
 
         Raises CredentialRefused, RequestRejected, RetryableDestinationError."""
         body = {"emails": [c.email for c in contacts], "tags": [self.target.list_id]}
         await self.http.call("DELETE", TAGS, content=orjson.dumps(body))
-        return BatchResult(results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
+        return BatchResult(job={UNTAG_JOB: self.target.list_id})
+
+    async def _poll_untag(self, contacts: Sequence[Contact]) -> JobStatus:
+        """Done once no contact of the call carries the tag. The first is looked up alone: while Omnisend
+        has not applied the untag it is still tagged, and the round ends after one request instead of
+        spending one per contact; once it is untagged, the others are looked up side by side (the pacer
+        keeps them within the budget), and any still tagged keeps the job open.
+
+        Raises CredentialRefused, RetryableDestinationError."""
+        if not contacts:
+            return JobStatus(done=True, results=[])
+        if await self._tagged(contacts[0].email):
+            return JobStatus(done=False)
+        tagged = await asyncio.gather(*(self._tagged(c.email) for c in contacts[1:]))
+        if any(tagged):
+            return JobStatus(done=False)
+        return JobStatus(done=True, results=[RowResult(c.email, Outcome.REMOVED) for c in contacts])
+
+    async def _tagged(self, email: str) -> bool:
+        """Whether Omnisend has a contact with ``email`` that still carries the export's tag."""
+        response = await self.http.call_retrying("GET", CONTACTS, params={"email": email, "limit": 1})
+        found = self.http.json(response).get("contacts") or []
+        return any(self.target.list_id in (contact.get("tags") or []) for contact in found)
+
+
+# Marks an untag call in the checkpoint (the tag it removes); batch jobs have a ``batch_id`` instead.
+UNTAG_JOB = "untag"
 
 
 def _every_item_succeeded(batch: Mapping[str, Any], sent: int) -> bool:

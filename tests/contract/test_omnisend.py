@@ -13,7 +13,7 @@ from destinations.omnisend import OmnisendDestination
 from shared.errors import CredentialRefused, RateLimited
 from simulators.omnisend import OmnisendSimulator
 from tests.contract.spec_check import SpecValidator
-from tests.contract.vendor_cases import upsert_all
+from tests.contract.vendor_cases import upsert_all, wait_for_job
 
 VALIDATOR = SpecValidator(
     ["omnisend/omnisend-batches-api-2026-03-15.json", "omnisend/omnisend-contacts-api-2026-03-15.json"]
@@ -110,10 +110,44 @@ async def test_simulator_enforces_100_items_and_the_version_header(sim, client) 
     sim.reset_log()  # off-spec on purpose
 
 
-async def test_untagging_leaves_the_contact(sim, client) -> None:
+async def test_untagging_leaves_the_contact_and_is_removed_only_once_omnisend_shows_it(client) -> None:
+    """Untagging is asynchronous with no job to ask: the adapter reports a contact ``removed`` only once a
+    lookup finds it without the tag (or finds no such contact: unknown emails are "silently ignored")."""
+    with OmnisendSimulator(job_delay=0.3, enforce_limits=False) as sim:
+        tag = sim.create_target()
+        sim.add_member("leaver@example.com", tag)
+        sim.add_member("stayer@example.com", tag)
+        dest = make(sim, client, tag)
+        contacts = [Contact("leaver@example.com"), Contact("unknown@example.com")]
+        batch = await dest.remove(contacts)
+        assert batch.job is not None and batch.results is None
+        assert not (await dest.poll(batch.job, contacts)).done  # accepted, not yet applied
+        assert tag in sim.contacts["leaver@example.com"]["tags"]
+        results = (await wait_for_job(dest, batch.job, contacts)).results
+        assert results is not None
+        assert {r.email: r.outcome for r in results} == {
+            "leaver@example.com": Outcome.REMOVED,
+            "unknown@example.com": Outcome.REMOVED,
+        }
+        assert tag not in sim.contacts["leaver@example.com"]["tags"]
+        assert sim.subscription_status("leaver@example.com", tag) == "subscribed"  # the contact stays
+        assert set(sim.members(tag)) == {"stayer@example.com"}
+        assert VALIDATOR.validate(sim.requests) == []
+
+
+async def test_an_untag_that_never_applies_is_never_reported_removed(sim, client) -> None:
     tag = sim.create_target()
     sim.add_member("leaver@example.com", tag)
-    batch = await make(sim, client, tag).remove([Contact("leaver@example.com")])
-    assert batch.results is not None and batch.results[0].outcome is Outcome.REMOVED
-    assert sim.subscription_status("leaver@example.com", tag) == "subscribed"
-    assert tag not in sim.contacts["leaver@example.com"]["tags"]
+    sim.add_member("other@example.com", tag)
+    sim.stall_removals = True
+    dest = make(sim, client, tag)
+    contacts = [Contact("leaver@example.com"), Contact("other@example.com")]
+    batch = await dest.remove(contacts)
+    assert batch.job is not None
+    sim.reset_log()
+    for _ in range(3):
+        assert not (await dest.poll(batch.job, contacts)).done
+    assert tag in sim.contacts["leaver@example.com"]["tags"]
+    # A round that finds the first contact still tagged asks nothing more (one lookup, not one per contact).
+    lookups = [r for r in sim.requests if r.path == "/api/contacts"]
+    assert len(lookups) == 3 and {r.query.get("email") for r in lookups} == {"leaver@example.com"}

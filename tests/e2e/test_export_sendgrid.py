@@ -10,8 +10,8 @@ import pytest
 
 from destinations.sendgrid import SendGridDestination
 from devtools.local_env import LocalEnv, local_env
-from devtools.sample_data import profiles_for, seed_sample, write_profiles
-from shared.models import RunStatus, SyncMode
+from devtools.sample_data import seed_sample
+from shared.models import RunStatus
 from shared.orchestration import activities
 from shared.pipeline.apply import POLL_WAVE
 
@@ -202,35 +202,3 @@ async def test_bad_input_is_named_by_file_and_line_and_loses_nothing_else(env: L
     assert any(",5," in row and "malformed email" in row for row in lines), lines
     assert any("newsletter/part-0.csv,1," in row and "file held back" in row for row in lines), lines
     assert report.outcomes.invalid == 3 and report.outcomes.upserted == 2
-
-
-async def test_a_removal_sendgrid_never_applies_is_failed_named_and_removed_by_the_next_run(azurite: str) -> None:
-    """Removal from the list is a SendGrid job without a status endpoint: its contacts are ``removed`` only
-    once a lookup no longer finds them in the list. A job that never applies is given up: the rows are
-    ``failed``, named with the job in the rejected-rows file, kept in the snapshot and removed next run."""
-    settings = {"first_poll_seconds": 0.05, "max_poll_seconds": 0.2, "poll_give_up_seconds": 1.0}
-    with local_env("sendgrid", azurite, simulator_options={"job_delay": 0.05}, settings=settings) as env:
-        env.add_connection()
-        profiles = profiles_for(range(400))
-        write_profiles(env.runtime.segments, "segments/members", profiles)
-        env.add_export(segments=["segments/members"], sync_mode=SyncMode.MIRROR)
-        _, first = await env.run("weekly")
-        assert first is not None and first.outcomes.upserted == len(profiles), first
-
-        left = sorted(profiles)[:3]
-        staying = {email: profile for email, profile in profiles.items() if email not in left}
-        write_profiles(env.runtime.segments, "segments/members", staying)
-        env.simulator.stall_removals = True
-        _, second = await env.run("weekly")
-        assert second is not None
-        assert (second.removed, second.removal_failed) == (0, len(left)), second
-        assert second.status is not RunStatus.SUCCEEDED and any("given up" in e for e in second.errors), second.errors
-        assert set(left) <= set(env.simulator.members(env.target_id))  # still there, and not reported gone
-        rejected = env.runtime.store.read_bytes(second.rejected_rows_blob or "").decode()
-        assert all(any(email in row and "removal failed" in row for row in rejected.splitlines()) for email in left)
-
-        env.simulator.stall_removals = False
-        _, third = await env.run("weekly")
-        assert third is not None and third.status is RunStatus.SUCCEEDED, third
-        assert (third.removed, third.removal_failed) == (len(left), 0)
-        assert set(env.simulator.members(env.target_id)) == set(staying)

@@ -261,3 +261,39 @@ async def test_a_contact_who_unsubscribes_between_runs_is_suppressed_from_then_o
     if env.vendor == "brevo":  # the blocklist is read incrementally after the first run
         scans = [r for r in env.simulator.requests if r.path.endswith("/contacts") and r.method == "GET"]
         assert scans and all("modifiedSince" in r.query for r in scans)
+
+
+@pytest.mark.parametrize("vendor", ["sendgrid", "omnisend"])
+async def test_a_removal_the_vendor_never_applies_is_failed_named_and_removed_by_the_next_run(
+    azurite: str, vendor: str
+) -> None:
+    """SendGrid's removal from a list and Omnisend's untag are asynchronous with nothing to ask about them:
+    their contacts are ``removed`` only once a lookup no longer finds them in the list (or the tag). One
+    that never applies is given up: the rows are ``failed``, named in the rejected-rows file, kept in the
+    snapshot and removed by the next run."""
+    settings = {"first_poll_seconds": 0.05, "max_poll_seconds": 0.2, "poll_give_up_seconds": 1.0}
+    with local_env(vendor, azurite, simulator_options={"job_delay": 0.05}, settings=settings) as env:
+        env.add_connection()
+        profiles = profiles_for(range(400))
+        write_profiles(env.runtime.segments, SEGMENT, profiles)
+        env.add_export(segments=[SEGMENT], sync_mode=SyncMode.MIRROR)
+        _, first = await env.run("weekly")
+        assert first is not None and first.outcomes.upserted == len(profiles), first
+
+        left = sorted(profiles)[:3]
+        staying = {email: profile for email, profile in profiles.items() if email not in left}
+        write_profiles(env.runtime.segments, SEGMENT, staying)
+        env.simulator.stall_removals = True
+        _, second = await env.run("weekly")
+        assert second is not None
+        assert (second.removed, second.removal_failed) == (0, len(left)), second
+        assert second.status is not RunStatus.SUCCEEDED and any("given up" in e for e in second.errors), second.errors
+        assert set(left) <= set(env.simulator.members(env.target_id))  # still there, and not reported gone
+        rejected = env.runtime.store.read_bytes(second.rejected_rows_blob or "").decode()
+        assert all(any(email in row and "removal failed" in row for row in rejected.splitlines()) for email in left)
+
+        env.simulator.stall_removals = False
+        _, third = await env.run("weekly")
+        assert third is not None and third.status is RunStatus.SUCCEEDED, third
+        assert (third.removed, third.removal_failed) == (len(left), 0)
+        assert set(env.simulator.members(env.target_id)) == set(staying)
