@@ -183,12 +183,15 @@ class OmnisendSimulator(BaseSimulator):
         tag = request.query.get("tag")
         wanted = request.query.get("email")
         with self.lock:
+            # An email names at most one contact: looked up directly, not by a pass over every contact.
+            candidates = (
+                self.contacts if wanted is None else [wanted.lower()] if wanted.lower() in self.contacts else []
+            )
             chosen = sorted(
                 e
-                for e, c in self.contacts.items()
-                if (status is None or c["status"] == status)
-                and (tag is None or tag in c["tags"])
-                and (wanted is None or e == wanted.lower())
+                for e in candidates
+                if (status is None or self.contacts[e]["status"] == status)
+                and (tag is None or tag in self.contacts[e]["tags"])
             )
             contacts = [self._contact_body(e) for e in chosen[offset : offset + limit]]
         more = offset + limit < len(chosen)
