@@ -18,7 +18,7 @@ from shared.errors import CredentialRefused, RateLimited, TargetNotFound, Vendor
 from shared.pipeline.pacing import RetryPolicy, with_retries
 from simulators import simulator_class
 from simulators.base import BaseSimulator
-from tests.contract.vendor_cases import CASES, adapter, upsert_all
+from tests.contract.vendor_cases import CASES, adapter, upsert_all, wait_for_job
 
 VENDORS = sorted(CASES)
 WITH_LISTS = [v for v in VENDORS if CASES[v].has_lists]
@@ -134,13 +134,9 @@ async def test_default_removal_is_the_least_destructive(vendor, sim, client) -> 
     batch = await dest.remove([Contact("leaver@example.com"), Contact("stranger@example.com")])
     results = batch.results
     if batch.job is not None:
-        status = None
-        for _ in range(500):
-            status = await dest.poll(batch.job, [Contact("leaver@example.com"), Contact("stranger@example.com")])
-            if status.done:
-                break
-        assert status is not None and status.done
-        results = status.results
+        results = (
+            await wait_for_job(dest, batch.job, [Contact("leaver@example.com"), Contact("stranger@example.com")])
+        ).results
     assert results is not None
     assert {r.email: r.outcome for r in results} == {
         "leaver@example.com": Outcome.REMOVED,

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from destinations import destination_class, vendor_profile, vendors
 from destinations.base import Contact, Credential, Destination, JobStatus, Outcome, RemovalPolicy, Target
 from destinations.profile import ContractCase
+from shared.errors import RateLimited
 from shared.pipeline.suppressions import withhold
 from simulators.base import BaseSimulator
 
@@ -60,8 +61,14 @@ async def upsert_all(
 
 
 async def wait_for_job(dest: Destination, job: dict[str, object], contacts: list[Contact]) -> JobStatus:
+    """Poll until the job is done, a pause between polls and a 429 waited out: what the pipeline's pacer
+    and retries do for a poll (a job polled by looking contacts up can spend a rate budget quickly)."""
     for _ in range(500):
-        status = await dest.poll(job, contacts)
+        try:
+            status = await dest.poll(job, contacts)
+        except RateLimited as exc:
+            await asyncio.sleep(exc.retry_after or 0.1)
+            continue
         if status.done:
             return status
         await asyncio.sleep(0.01)
