@@ -340,6 +340,9 @@ class Destination:
         # Addresses the vendor suppresses (email → reason), read once per run and handed to every
         # activity by ``shared.pipeline.suppressions``; those rows are never sent.
         self.suppressed: dict[str, str] = {}
+        # Real seconds per vendor second (simulations run scaled; the pipeline sets it): an adapter that
+        # measures an age in vendor time multiplies by it.
+        self.vendor_time_scale = 1.0
 
     # ---- what each vendor declares ------------------------------------------------------------
 
@@ -382,7 +385,7 @@ class Destination:
     def restore_prepared(self, state: Mapping[str, Any]) -> None:
         """Take a ``prepared_state`` of an adapter built for the same export: encoding and upserts then
         behave exactly as after ``prepare``, and ``prepare`` sends no request for what was restored (it
-        still runs what it must run in every activity, such as Campaign Monitor's field check). A state
+        still runs what must be fresh, such as Campaign Monitor's field check once it is a minute old). A state
         that does not fit this adapter is ignored. Nothing to do by default."""
         return None
 

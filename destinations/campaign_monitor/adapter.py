@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,6 +76,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
+# How long (vendor seconds) a found field is trusted without asking again: the activities that start with
+# the run share pre-flight's check. Any check leaves a field deleted during an activity undetected (the
+# vendor says nothing); this adds at most a minute before an activity's start to that window.
+FIELDS_CHECK_FRESH_SECONDS = 60.0
 
 
 class CampaignMonitorDestination(Destination):
@@ -105,6 +110,7 @@ class CampaignMonitorDestination(Destination):
     ) -> None:
         super().__init__(client=client, credential=credential, target=target, base_url=base_url, connection=connection)
         self._custom = [a for a in target.mapped_attributes if a not in NAME_PARTS]
+        self._fields_checked_at: float | None = None  # when the mapped fields were last found (epoch seconds)
         self._envelope_head = (
             b'{"Resubscribe":false,"QueueSubscriptionBasedAutoResponders":false,'
             b'"RestartSubscriptionBasedAutoresponders":false,"Subscribers":['
@@ -145,18 +151,31 @@ class CampaignMonitorDestination(Destination):
         )
 
     async def prepare(self) -> None:
-        """The mapped custom fields are checked again in every activity (one request): Campaign Monitor
-        imports a subscriber whose field the list lacks and drops the value without a word, so a field
-        deleted after pre-flight would lose data while every row reads ``upserted``.
+        """The mapped custom fields are checked again (one request) unless the last check is less than
+        ``FIELDS_CHECK_FRESH_SECONDS`` old: Campaign Monitor imports a subscriber whose field the list lacks
+        and drops the value without a word, so a field deleted after pre-flight would lose data while every
+        row reads ``upserted``. The activities that start with the run (cut, the first apply units) share
+        pre-flight's check; one that starts later (an apply continued after its time budget) checks again.
 
         Raises FieldsMissing, CredentialRefused, TargetNotFound, RetryableDestinationError."""
-        if self._custom:
+        if self._custom and not self._fields_fresh():
             await self._check_fields()
 
-    # ``prepared_state``/``restore_prepared`` keep the defaults: ``prepare`` learns nothing that encoding
-    # uses, it re-checks the fields, and that check is the point of running it in every activity.
+    def _fields_fresh(self) -> bool:
+        checked = self._fields_checked_at
+        return checked is not None and time.time() - checked < FIELDS_CHECK_FRESH_SECONDS * self.vendor_time_scale
+
+    def prepared_state(self) -> dict[str, Any]:
+        """When the fields were last found (epoch seconds): ``prepare`` learns nothing encoding uses."""
+        return {} if self._fields_checked_at is None else {"fields_checked_at": self._fields_checked_at}
+
+    def restore_prepared(self, state: Mapping[str, Any]) -> None:
+        checked = state.get("fields_checked_at")
+        if isinstance(checked, int | float) and not isinstance(checked, bool):
+            self._fields_checked_at = float(checked)
 
     async def _check_fields(self) -> None:
+        asked = time.time()  # the answer holds from some moment after this: its age is counted from here
         fields = self.http.json(await self._call("GET", CUSTOM_FIELDS.format(list_id=self.target.list_id)))
         known = {field_key(str(f.get("Key", ""))).lower() for f in fields}
         missing = sorted(name for name in self._custom if field_key(name).lower() not in known)
@@ -168,6 +187,7 @@ class CampaignMonitorDestination(Destination):
                 vendor=self.vendor,
                 fields=missing,
             )
+        self._fields_checked_at = asked
 
     def encode_contact(self, contact: Contact) -> bytes:
         attributes = contact.attributes

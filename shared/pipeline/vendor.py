@@ -89,6 +89,7 @@ async def open_destination(
             connection=connection_label(plan),
         )
         transport.bucket_of = destination.rate_bucket
+        destination.vendor_time_scale = runtime.settings.vendor_time_scale
         destination.http.retry = functools.partial(with_retries, policy=retry_policy(runtime))
         yield destination
 
@@ -96,8 +97,8 @@ async def open_destination(
 async def make_ready(runtime: Runtime, plan: Plan, destination: Destination) -> None:
     """What ``prepare()`` learned in pre-flight, handed to this activity's adapter: one vendor read per
     run, not per activity. ``prepare()`` still runs after the restore — it sends nothing when the state
-    covers the mapping (SendGrid, Brevo), and Campaign Monitor re-checks its custom fields on purpose
-    (a field deleted after pre-flight would silently drop values)."""
+    covers the mapping (SendGrid, Brevo), and Campaign Monitor re-checks its custom fields once pre-flight's
+    check is more than a minute old (a field deleted since would silently drop values)."""
     state = await asyncio.to_thread(runtime.store.read_json_or_none, plan.paths.prepared)
     if state is not None:
         destination.restore_prepared(state)

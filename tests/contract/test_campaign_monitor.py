@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 from destinations.base import Contact, Credential, Outcome, RemovalPolicy, Target
 from destinations.campaign_monitor import CampaignMonitorDestination
+from destinations.campaign_monitor.adapter import FIELDS_CHECK_FRESH_SECONDS
 from shared.errors import FieldsMissing
 from simulators.campaign_monitor import CampaignMonitorSimulator
 from tests.contract.vendor_cases import upsert_all
@@ -130,17 +132,43 @@ async def test_removal_policies(sim, client, policy, state) -> None:
     assert sim.subscription_status("leaver@example.com", list_id) == state
 
 
-async def test_a_field_deleted_after_preflight_stops_the_upsert_instead_of_losing_values(sim, client) -> None:
+async def test_a_field_deleted_after_preflight_stops_a_later_activity_instead_of_losing_values(sim, client) -> None:
     """Campaign Monitor keeps the subscriber and silently drops a value whose field the list lacks (simulator
-    docstring, createsend-php#59): the adapter checks the mapping again before sending, and refuses."""
+    docstring, createsend-php#59): an activity whose last check of the mapping is over a minute old checks
+    again before sending, and refuses. One that starts with the run trusts pre-flight's check (no request)."""
+    list_id = sim.create_target()
+    sim.create_field("shoe_size")
+    attributes = ("first_name", "shoe_size")
+    checked = make(sim, client, list_id, attributes=attributes)
+    await checked.preflight()
+    state = checked.prepared_state()
+
+    with_the_run = make(sim, client, list_id, attributes=attributes)
+    with_the_run.restore_prepared(state)
+    sim.reset_log()
+    await with_the_run.prepare()
+    assert sim.requests == []  # pre-flight's check is seconds old: not asked again
+
+    with sim.lock:
+        del sim.custom_fields[list_id]["shoe_size"]  # deleted in the account after pre-flight
+    later = make(sim, client, list_id, attributes=attributes)
+    later.restore_prepared({"fields_checked_at": state["fields_checked_at"] - FIELDS_CHECK_FRESH_SECONDS})
+    with pytest.raises(FieldsMissing) as caught:
+        await upsert_all(later, [Contact("a@example.com", {"first_name": "A", "shoe_size": "42"})])
+    assert caught.value.fields == ["shoe_size"]
+    assert [r.path for r in sim.requests] == [f"/api/v3.3/lists/{list_id}/customfields.json"]
+    assert not sim.ignored_custom_fields
+
+
+async def test_the_field_check_counts_its_age_in_vendor_time(sim, client) -> None:
+    """Simulations run vendor time scaled: a check a minute old in vendor time is old, whatever the clock says."""
     list_id = sim.create_target()
     sim.create_field("shoe_size")
     dest = make(sim, client, list_id, attributes=("first_name", "shoe_size"))
-    await dest.preflight()
-    with sim.lock:
-        del sim.custom_fields[list_id]["shoe_size"]  # deleted in the account after pre-flight
-    with pytest.raises(FieldsMissing) as caught:
-        await upsert_all(dest, [Contact("a@example.com", {"first_name": "A", "shoe_size": "42"})])
-    assert caught.value.fields == ["shoe_size"]
-    assert not any(r.path.endswith("/import.json") for r in sim.requests)
-    assert not sim.ignored_custom_fields
+    dest.vendor_time_scale = 0.001  # a vendor minute is 60 ms
+    await dest.prepare()
+    await dest.prepare()
+    assert len(sim.requests) == 1
+    await asyncio.sleep(FIELDS_CHECK_FRESH_SECONDS * dest.vendor_time_scale)
+    await dest.prepare()
+    assert len(sim.requests) == 2
