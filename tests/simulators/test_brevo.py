@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from brevo import Brevo
-from brevo.contacts.types import ImportContactsRequestJsonBodyItem
+from brevo.contacts.types import ImportContactsRequestJsonBodyItem, RemoveContactFromListRequestBodyEmails
 from brevo.core.api_error import ApiError
 
 from devtools.prism import PrismProxy
@@ -178,3 +178,28 @@ def test_an_import_never_clears_a_blocklist_flag_and_sets_it_only_when_asked(sim
     wait(client, int(process_id.process_id))
     assert client.contacts.get_contact_info("optout@example.com").email_blacklisted is True
     assert set(sim.members(list_id)) == {"fresh@example.com"}
+    listed = client.contacts.get_list(int(list_id))  # the list's details count the blocklisted members
+    assert (listed.total_blacklisted, listed.total_subscribers, listed.unique_subscribers) == (2, 1, 3)
+    other = sim.create_target()
+    sim.add_member("fresh@example.com", other)
+    assert client.contacts.get_list(int(other)).total_blacklisted == 0  # another list's flags are not counted
+
+
+def test_modified_since_lists_the_members_changed_after_the_moment_once_each(sim, prism, http) -> None:
+    """``modifiedSince`` (what a refresh reads its suppressions with): the list's members changed after the
+    moment, each once however often it changed, none changed only before it and none that left the list."""
+    client = sdk(sim, prism, http)
+    list_id = sim.create_target()
+    wait(client, start_import(client, list_id, ["old@example.com", "twice@example.com", "leaver@example.com"]))
+    time.sleep(0.01)  # the moment falls strictly between the two imports
+    moment = time.time()
+    time.sleep(0.01)
+    wait(client, start_import(client, list_id, ["twice@example.com", "new@example.com", "leaver@example.com"]))
+    wait(client, start_import(client, list_id, ["twice@example.com"]))
+    leaving = RemoveContactFromListRequestBodyEmails(emails=["leaver@example.com"])
+    client.contacts.remove_contact_from_list(int(list_id), request=leaving)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1000):03d}Z"
+    page = client.contacts.get_contacts(list_ids=[int(list_id)], modified_since=since, limit=1000)
+    assert page.count == 2 and sorted(c.email for c in page.contacts or []) == ["new@example.com", "twice@example.com"]
+    everyone = client.contacts.get_contacts(list_ids=[int(list_id)], limit=1000)
+    assert everyone.count == 3  # old, twice, new: the moment only narrows the read
