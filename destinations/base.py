@@ -340,9 +340,6 @@ class Destination:
         # Addresses the vendor suppresses (email → reason), read once per run and handed to every
         # activity by ``shared.pipeline.suppressions``; those rows are never sent.
         self.suppressed: dict[str, str] = {}
-        # Real seconds per vendor second (simulations run scaled; the pipeline sets it): an adapter that
-        # measures an age in vendor time multiplies by it.
-        self.vendor_time_scale = 1.0
 
     # ---- what each vendor declares ------------------------------------------------------------
 

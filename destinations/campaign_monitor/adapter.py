@@ -76,9 +76,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _RESET = reset_header(RATE_RESET_HEADER, epoch=False)
-# How long (vendor seconds) a found field is trusted without asking again: the activities that start with
-# the run share pre-flight's check. Any check leaves a field deleted during an activity undetected (the
-# vendor says nothing); this adds at most a minute before an activity's start to that window.
+# How long (wall-clock seconds: what it guards against is a person deleting a field, not the vendor's
+# processing, so it is not scaled with vendor time in simulations) a found field is trusted without asking
+# again: the activities that start with the run share pre-flight's check. Any check leaves a field deleted
+# during an activity undetected (the vendor says nothing); this adds at most a minute before its start.
 FIELDS_CHECK_FRESH_SECONDS = 60.0
 
 
@@ -163,7 +164,7 @@ class CampaignMonitorDestination(Destination):
 
     def _fields_fresh(self) -> bool:
         checked = self._fields_checked_at
-        return checked is not None and time.time() - checked < FIELDS_CHECK_FRESH_SECONDS * self.vendor_time_scale
+        return checked is not None and time.time() - checked < FIELDS_CHECK_FRESH_SECONDS
 
     def prepared_state(self) -> dict[str, Any]:
         """When the fields were last found (epoch seconds): ``prepare`` learns nothing encoding uses."""

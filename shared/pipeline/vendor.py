@@ -89,7 +89,6 @@ async def open_destination(
             connection=connection_label(plan),
         )
         transport.bucket_of = destination.rate_bucket
-        destination.vendor_time_scale = runtime.settings.vendor_time_scale
         destination.http.retry = functools.partial(with_retries, policy=retry_policy(runtime))
         yield destination
 

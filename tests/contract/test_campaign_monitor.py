@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 
@@ -158,17 +157,3 @@ async def test_a_field_deleted_after_preflight_stops_a_later_activity_instead_of
     assert caught.value.fields == ["shoe_size"]
     assert [r.path for r in sim.requests] == [f"/api/v3.3/lists/{list_id}/customfields.json"]
     assert not sim.ignored_custom_fields
-
-
-async def test_the_field_check_counts_its_age_in_vendor_time(sim, client) -> None:
-    """Simulations run vendor time scaled: a check a minute old in vendor time is old, whatever the clock says."""
-    list_id = sim.create_target()
-    sim.create_field("shoe_size")
-    dest = make(sim, client, list_id, attributes=("first_name", "shoe_size"))
-    dest.vendor_time_scale = 0.001  # a vendor minute is 60 ms
-    await dest.prepare()
-    await dest.prepare()
-    assert len(sim.requests) == 1
-    await asyncio.sleep(FIELDS_CHECK_FRESH_SECONDS * dest.vendor_time_scale)
-    await dest.prepare()
-    assert len(sim.requests) == 2
