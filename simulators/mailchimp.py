@@ -121,6 +121,10 @@ class MailchimpSimulator(BaseSimulator):
         self.oauth_tokens: set[str] = {self.oauth_token}
         self._codes: dict[str, tuple[str, str]] = {}  # code → (client_id, redirect_uri)
         self.audiences: dict[str, dict[str, dict[str, Any]]] = {}  # list id → email → member
+        # list id → status → emails: list details count members by status and a status-filtered read pages
+        # through that status only, as Mailchimp's own index would, instead of a pass over every member on
+        # the server loop (1M members held it for a second and more, other answers with it).
+        self._by_status: dict[str, dict[str, set[str]]] = {}
         self.merge_fields: dict[str, dict[str, str]] = {}  # list id → tag → type
         self.hashes: dict[str, str] = {}  # subscriber hash → email
         self.deleted_permanently: set[str] = set()
@@ -230,7 +234,8 @@ class MailchimpSimulator(BaseSimulator):
             audience = self.audiences.get(list_id)
             if audience is None:
                 return _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            counts = {s: sum(m["status"] == s for m in audience.values()) for s in STATUSES}
+            index = self._by_status.get(list_id, {})
+            counts = {s: len(index.get(s, ())) for s in STATUSES}
             return _json(
                 {
                     "id": list_id,
@@ -295,7 +300,10 @@ class MailchimpSimulator(BaseSimulator):
             audience = self.audiences.get(list_id)
             if audience is None:
                 return _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            chosen = [m for _, m in sorted(audience.items()) if status is None or m["status"] == status]
+            if status is None:
+                chosen = [m for _, m in sorted(audience.items())]
+            else:
+                chosen = [audience[e] for e in sorted(self._by_status.get(list_id, {}).get(status, ()))]
             page = [self._member_body(list_id, m) for m in chosen[offset : offset + count]]
         return _json({"members": page, "list_id": list_id, "total_items": len(chosen), "_links": []})
 
@@ -387,7 +395,7 @@ class MailchimpSimulator(BaseSimulator):
                     "cannot be subscribed.",
                 )
             if wanted is not None:
-                member["status"] = wanted
+                self._set_status(list_id, member, wanted)
             member["merge_fields"].update(item.get("merge_fields") or {})
             member["changed"] = now
             return {**self._member_body(list_id, member), "_new": False}
@@ -404,10 +412,19 @@ class MailchimpSimulator(BaseSimulator):
                 message="Schema describes enum, NULL found instead",
             )
         member = member or self._new_member(email)
-        member.update(status=wanted, merge_fields=dict(item.get("merge_fields") or {}), changed=now)
+        member.update(merge_fields=dict(item.get("merge_fields") or {}), changed=now)
         audience[email] = member
+        self._set_status(list_id, member, wanted)
         self.hashes[member["id"]] = email
         return {**self._member_body(list_id, member), "_new": True}
+
+    def _set_status(self, list_id: str, member: dict[str, Any], status: str) -> None:
+        """Set a member's status (with the lock held), keeping ``_by_status`` in step."""
+        index = self._by_status.setdefault(list_id, {})
+        email = member["email_address"]
+        index.get(member["status"], set()).discard(email)
+        member["status"] = status
+        index.setdefault(status, set()).add(email)
 
     @staticmethod
     def _merge_problem(merge: Mapping[str, Any], fields: Mapping[str, str]) -> str | None:
@@ -442,7 +459,7 @@ class MailchimpSimulator(BaseSimulator):
             email = self.hashes.get(member_hash)
             if audience is None or email is None or email not in audience or audience[email]["status"] == "archived":
                 return _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            audience[email]["status"] = "archived"
+            self._set_status(list_id, audience[email], "archived")
         return web.Response(status=204)
 
     async def _delete_permanent(self, request: web.Request) -> web.Response:
@@ -452,7 +469,7 @@ class MailchimpSimulator(BaseSimulator):
             email = self.hashes.get(member_hash)
             if audience is None or email is None or email not in audience:
                 return _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            del audience[email]
+            self._by_status[list_id][audience.pop(email)["status"]].discard(email)
             self.deleted_permanently.add(email)
         return web.Response(status=204)
 
@@ -480,8 +497,12 @@ class MailchimpSimulator(BaseSimulator):
         merge = {merge_tag(k): v for k, v in (attributes or {}).items() if merge_tag(k) != "ADDRESS"}
         with self.lock:
             member = self._new_member(email)
-            member.update(status=status, merge_fields=merge)
-            self.audiences.setdefault(target_id, {})[email] = member
+            member.update(merge_fields=merge)
+            audience = self.audiences.setdefault(target_id, {})
+            if email in audience:  # replaced: its old status no longer holds it
+                self._by_status[target_id][audience[email]["status"]].discard(email)
+            audience[email] = member
+            self._set_status(target_id, member, status)
             self.merge_fields.setdefault(target_id, dict(DEFAULT_MERGE_FIELDS))
             self.hashes[member["id"]] = email
 

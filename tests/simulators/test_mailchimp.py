@@ -152,3 +152,27 @@ def test_oauth_authorize_exchange_and_metadata(sim) -> None:
     assert violations("mailchimp", "oauth_metadata", metadata.json()) == []
     assert metadata.json()["api_endpoint"] == sim.url and metadata.json()["dc"] == "us21"
     assert sdk(sim, token=token["access_token"]).ping.get()["health_status"] == "Everything's Chimpy!"
+
+
+def test_list_stats_and_status_reads_follow_every_status_change(sim) -> None:
+    """Audience stats count members by status and a status-filtered read lists that status only, through
+    every change: a new member, a status update, an archived member re-added, a permanent delete."""
+    client, list_id = sdk(sim), sim.create_target()
+    sim.add_member("stays@example.com", list_id)
+    sim.suppress("left@example.com", list_id)
+    batch(client, list_id, [{"email_address": "new@example.com", "status": "subscribed"}])
+    batch(client, list_id, [{"email_address": "stays@example.com", "status": "unsubscribed"}])
+    client.lists.delete_list_member(list_id, hashlib.md5(b"new@example.com", usedforsecurity=False).hexdigest())
+    stats = client.lists.get_list(list_id)["stats"]
+    assert (stats["member_count"], stats["unsubscribe_count"]) == (0, 2)
+    batch(client, list_id, [{"email_address": "new@example.com", "status": "subscribed"}])  # archived, re-added
+    client.lists.delete_list_member_permanent(
+        list_id, hashlib.md5(b"left@example.com", usedforsecurity=False).hexdigest()
+    )
+    stats = client.lists.get_list(list_id)["stats"]
+    assert (stats["member_count"], stats["unsubscribe_count"]) == (1, 1)
+    unsubscribed = client.lists.get_list_members_info(list_id, status="unsubscribed", count=1000)
+    assert [m["email_address"] for m in unsubscribed["members"]] == ["stays@example.com"]
+    assert unsubscribed["total_items"] == 1
+    subscribed = client.lists.get_list_members_info(list_id, status="subscribed", count=1000)
+    assert [m["email_address"] for m in subscribed["members"]] == ["new@example.com"]
