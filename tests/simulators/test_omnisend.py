@@ -109,3 +109,17 @@ def test_refusals_are_problems(api, sim) -> None:
     # 101 items violate the request schema: asked of the simulator directly, not through Prism.
     direct = httpx.post(f"{sim.url}/api/batches", json=too_many, headers=dict(api.headers))
     assert direct.status_code == 400 and direct.json()["errors"][0]["field"] == "items"
+
+
+def test_a_status_read_lists_that_status_only_through_every_change(api, sim) -> None:
+    """``status=unsubscribed`` (the read-back of a run) lists the contacts in that status now: one that
+    unsubscribed, not one whose status a batch changed back, not one in another status; with ``email`` too,
+    only that contact if it is in the status."""
+    sim.suppress("gone@example.com", "segment-s")
+    sim.suppress("back@example.com", "segment-s")
+    sim.add_member("here@example.com", "segment-s")
+    wait(api, create(api, [contact("back@example.com")]))  # the batch sends "subscribed": Omnisend applies it
+    unsubscribed = api.get("/contacts", params={"status": "unsubscribed", "limit": 250}).json()["contacts"]
+    assert [c["email"] for c in unsubscribed] == ["gone@example.com"]
+    one = api.get("/contacts", params={"status": "unsubscribed", "email": "here@example.com"}).json()["contacts"]
+    assert one == []
