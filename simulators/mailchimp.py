@@ -420,11 +420,16 @@ class MailchimpSimulator(BaseSimulator):
 
     def _set_status(self, list_id: str, member: dict[str, Any], status: str) -> None:
         """Set a member's status (with the lock held), keeping ``_by_status`` in step."""
-        index = self._by_status.setdefault(list_id, {})
-        email = member["email_address"]
-        index.get(member["status"], set()).discard(email)
+        self._reindex(list_id, member["email_address"], member["status"], status)
         member["status"] = status
-        index.setdefault(status, set()).add(email)
+
+    def _reindex(self, list_id: str, email: str, old: str | None, new: str | None) -> None:
+        """Move ``email`` from status ``old`` to ``new`` in ``_by_status`` (None: in no status; lock held)."""
+        index = self._by_status.setdefault(list_id, {})
+        if old is not None:
+            index.get(old, set()).discard(email)
+        if new is not None:
+            index.setdefault(new, set()).add(email)
 
     @staticmethod
     def _merge_problem(merge: Mapping[str, Any], fields: Mapping[str, str]) -> str | None:
@@ -469,7 +474,7 @@ class MailchimpSimulator(BaseSimulator):
             email = self.hashes.get(member_hash)
             if audience is None or email is None or email not in audience:
                 return _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            self._by_status[list_id][audience.pop(email)["status"]].discard(email)
+            self._reindex(list_id, email, audience.pop(email)["status"], None)
             self.deleted_permanently.add(email)
         return web.Response(status=204)
 
@@ -497,12 +502,11 @@ class MailchimpSimulator(BaseSimulator):
         merge = {merge_tag(k): v for k, v in (attributes or {}).items() if merge_tag(k) != "ADDRESS"}
         with self.lock:
             member = self._new_member(email)
-            member.update(merge_fields=merge)
+            member.update(status=status, merge_fields=merge)
             audience = self.audiences.setdefault(target_id, {})
-            if email in audience:  # replaced: its old status no longer holds it
-                self._by_status[target_id][audience[email]["status"]].discard(email)
+            replaced = audience.get(email)
             audience[email] = member
-            self._set_status(target_id, member, status)
+            self._reindex(target_id, email, None if replaced is None else replaced["status"], status)
             self.merge_fields.setdefault(target_id, dict(DEFAULT_MERGE_FIELDS))
             self.hashes[member["id"]] = email
 

@@ -319,15 +319,18 @@ class OmnisendSimulator(BaseSimulator):
 
     def _set_status(self, email: str, contact: dict[str, Any], status: str) -> None:
         """Set a contact's email status (with the lock held), keeping ``_by_status`` in step."""
-        self._by_status.get(contact["status"], set()).discard(email)
+        self._reindex(email, contact["status"], status)
         contact["status"] = status
-        self._by_status.setdefault(status, set()).add(email)
+
+    def _reindex(self, email: str, old: str | None, new: str) -> None:
+        """Move ``email`` from status ``old`` (None: in none) to ``new`` in ``_by_status`` (lock held)."""
+        if old is not None:
+            self._by_status.get(old, set()).discard(email)
+        self._by_status.setdefault(new, set()).add(email)
 
     def _new_contact(self, email: str, status: str, now: float) -> dict[str, Any]:
         replaced = self.contacts.get(email)
-        if replaced is not None:
-            self._by_status.get(replaced["status"], set()).discard(email)
-        self._by_status.setdefault(status, set()).add(email)
+        self._reindex(email, None if replaced is None else replaced["status"], status)
         contact = {
             "id": f"{len(self.contacts) + 1:024x}",
             "status": status,
