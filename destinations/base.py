@@ -438,6 +438,12 @@ class Destination:
         """Apply ``target.removal_policy`` to ``contacts``. Raises as ``upsert``."""
         raise NotImplementedError
 
+    def poll_requests(self, job: Mapping[str, Any], rows: int) -> int:
+        """How many requests ``poll`` of ``job`` (made for ``rows`` contacts) may make: one status read
+        for a vendor's job. A vendor that confirms a job contact by contact says so, and its polls are
+        made one at a time, so a round that stops at its deadline is not held up by many such polls."""
+        return 1
+
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Poll an asynchronous job created for ``contacts``. Raises as ``upsert``.
 

@@ -204,6 +204,10 @@ class OmnisendDestination(Destination):
         response = await self.http.call("POST", BATCHES, content=self._envelope_head + b",".join(encoded) + b"]}")
         return BatchResult(job={"batch_id": self.http.json(response, "batchID"), "verdicts": {}})
 
+    def poll_requests(self, job: Mapping[str, Any], rows: int) -> int:
+        """An untag is confirmed by one lookup per contact (``_poll_untag``); a batch by its status."""
+        return max(1, rows) if UNTAG_JOB in job else 1
+
     async def poll(self, job: Mapping[str, Any], contacts: Sequence[Contact]) -> JobStatus:
         """Raises CredentialRefused, RetryableDestinationError."""
         if UNTAG_JOB in job:
