@@ -153,43 +153,62 @@ def _prepare_phase(context: Any, run: Run) -> Step:
     context.set_custom_status({"run_id": run.run_id, "step": "stage"})
     # Pre-flight runs beside stage: staging sends nothing to the vendor, so nothing is pushed before the
     # checks pass, and a run no longer waits for the vendor's answers before it starts reading. The
-    # suppressions are read beside them (only apply needs them). Not beside diff as well: the Durable SDK
-    # schedules a task when the orchestrator yields it, so it goes out with the stage tasks or later.
+    # suppressions are read beside them and beside diff as well: only apply needs them, and a long
+    # read-back (Brevo's first refresh after a full export pages through every member it wrote: about
+    # 100 s at 1M) would otherwise hold diff back. The SDK schedules a task when the orchestrator yields
+    # it, so all three go out in one ``task_any``; only pre-flight and the stages are waited for here.
     check = _call(context, run, CHECK_DESTINATION, {"root": run.root})
     suppressions = _call(context, run, READ_SUPPRESSIONS, {"root": run.root})
     stage_tasks = [_call(context, run, STAGE_PART, {"root": run.root, "index": i}) for i in range(run.plan["parts"])]
+    gate = [check, *stage_tasks]
+    yield context.task_any([context.task_all(gate), suppressions])
     try:
-        checked, read_back, *stages = yield from _all(context, run, [check, suppressions, *stage_tasks])
+        checked, *stages = yield from _all(context, run, gate)
     except Exception:
+        yield from _settle(context, [suppressions])
         refused = check.result.get("refused") if isinstance(check.result, dict) else None
         if refused:  # a file that failed to stage matters less than a credential or list that is wrong
             run.fail(refused)
             return
         raise
-    for verdict in (checked, read_back):  # the pre-flight's words first: they name the fix
-        if verdict and verdict.get("refused"):
-            run.fail(verdict["refused"])
-    if run.mode == "failed":
-        return
+    if checked and checked.get("refused"):  # the pre-flight's words first: they name the fix
+        run.fail(checked["refused"])
     read = sum(s["read"] for s in stages)
-    if read > run.plan["max_profiles"]:
+    if run.mode != "failed" and read > run.plan["max_profiles"]:
         run.errors.append(
             f"blocked: the segments hold {read} profiles, more than the export's max_profiles "
             f"({run.plan['max_profiles']}); raise max_profiles if this is expected"
         )
         run.mode = "blocked"
+    if run.mode != "applied":
+        yield from _read_back(context, run, suppressions)
         return
     context.set_custom_status({"run_id": run.run_id, "step": "diff", "profiles_read": read})
     diff_tasks = [
         _call(context, run, DIFF_PARTITION, {"root": run.root, "partition": k}) for k in range(run.plan["partitions"])
     ]
-    run.diffs = yield from _all(context, run, diff_tasks)
+    try:
+        run.diffs = yield from _all(context, run, diff_tasks)
+    except Exception:
+        yield from _settle(context, [suppressions])
+        raise
+    yield from _read_back(context, run, suppressions)
+    if run.mode != "applied":
+        return
     verdict = guard_verdict(run.plan, run.diffs, run.request.get("approve_mass_removal", False))
     if verdict:
         run.errors.append(verdict)
         run.mode = "blocked"
     elif run.request.get("dry_run"):
         run.mode = "dry_run"
+
+
+def _read_back(context: Any, run: Run, suppressions: Any) -> Step:
+    """Wait for the suppressions read; a refusal ends the run with its words (nothing has been sent)."""
+    read_back = yield from _all(context, run, [suppressions])
+    verdict = read_back[0] if read_back else None
+    if verdict and verdict.get("refused"):
+        run.fail(verdict["refused"])
 
 
 def _cut_phase(context: Any, run: Run) -> Step:

@@ -6,6 +6,8 @@ orchestrator's own behaviour, which the real activities cannot change."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -228,3 +230,52 @@ async def test_the_first_poll_waits_only_what_the_oldest_job_has_not_yet_waited(
     fire_at = datetime.fromisoformat(timer["FireAt"].replace("Z", "+00:00"))
     created = datetime.fromisoformat(timer["Timestamp"])
     assert abs((fire_at - created).total_seconds() - timer_seconds) < 1.0
+
+
+async def test_the_suppressions_read_goes_on_beside_diff_and_gates_only_what_follows() -> None:
+    """A long read-back (Brevo's first refresh pages through every member) no longer holds diff back: here
+    it answers only once a diff has run — waiting for it before diff would never finish."""
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls, polls_needed=1)
+    diff = activities[names.DIFF_PARTITION]
+    diffed = threading.Event()
+
+    def diff_and_tell(payload: dict[str, Any]) -> dict[str, Any]:
+        diffed.set()
+        return diff(payload)
+
+    async def read_back(payload: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(500):
+            if diffed.is_set():
+                return {}
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the run waited for the suppressions before it diffed")
+
+    activities.update({names.DIFF_PARTITION: diff_and_tell, names.READ_SUPPRESSIONS: read_back})
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is None, instance.error
+    assert instance.output["status"] == "succeeded"
+    assert calls[names.APPLY_BATCHES] == UNITS
+
+
+async def test_a_refused_suppressions_read_after_diff_fails_the_run_before_anything_is_sent() -> None:
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls)
+    committed: list[dict[str, Any]] = []
+
+    def commit(payload: dict[str, Any]) -> dict[str, Any]:
+        committed.append(payload)
+        return {"status": "failed", "errors": payload["errors"]}
+
+    refused = "the list 7 of connection c1 no longer exists in Brevo"
+    activities.update({names.READ_SUPPRESSIONS: lambda payload: {"refused": refused}, names.COMMIT_RUN: commit})
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is not None and refused in instance.error
+    assert [c["errors"] for c in committed] == [[refused]] and committed[0]["mode"] == "failed"
+    assert calls[names.DIFF_PARTITION] == PARTITIONS
+    for later in (names.CUT_BATCHES, names.APPLY_BATCHES, names.POLL_JOBS):
+        assert later not in calls
