@@ -204,9 +204,13 @@ def _prepare_phase(context: Any, run: Run) -> Step:
 
 
 def _read_back(context: Any, run: Run, suppressions: Any) -> Step:
-    """Wait for the suppressions read; a refusal ends the run with its words (nothing has been sent)."""
-    read_back = yield from _all(context, run, [suppressions])
-    verdict = read_back[0] if read_back else None
+    """Wait for the suppressions read; a refusal ends the run with its words (nothing has been sent). A run
+    that has already failed only waits for it: its own failure would add nothing to the run's words."""
+    if run.mode == "failed":
+        yield from _settle(context, [suppressions])
+        verdict = suppressions.result if isinstance(suppressions.result, dict) else None
+    else:
+        (verdict,) = yield from _all(context, run, [suppressions])
     if verdict and verdict.get("refused"):
         run.fail(verdict["refused"])
 

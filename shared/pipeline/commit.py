@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.models import HeldBackFile, OutcomeCounts, OutcomeInvariantBroken, RunReport, RunStatus
-from shared.overlap import LazyPool, in_order, io_pool
+from shared.overlap import in_order, io_pool
 from shared.pipeline.diff import DiffResult
 from shared.pipeline.finish import FinishResult
 from shared.pipeline.layout import snapshot_manifest
@@ -33,9 +33,6 @@ from shared.scrub import Scrubber, connection_scrubber, scrub_document
 
 # Small reads in flight at once (results, checkpoints, rejected-rows pieces).
 READ_WINDOW = 8
-# The rejected-rows merge runs beside the rest of a commit in a thread of its own pool: it waits on reads
-# in ``io_pool``, and a task of that pool waiting on others of it could leave none free to run them.
-_MERGES = LazyPool(4, "rejected-merge")
 
 
 class CommitRequest(BaseModel):
@@ -139,9 +136,6 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
     if existing is not None:
         store.delete_prefix(paths.stage_pieces_prefix)
         return RunReport.model_validate(existing)
-    # The rejected-rows pieces are all written (stage, diff, finish): they are joined into the run's file
-    # while the results are read and counted, not after (it is most of a commit's time).
-    merged = _MERGES.get().submit(_merge_rejected, runtime, plan.root, paths.rejected_prefix, paths.rejected_rows)
     listings = [
         io_pool().submit(store.list_names, prefix)
         for prefix in (paths.stage_results_prefix, f"{plan.root}/diff/", f"{plan.root}/result/")
@@ -163,7 +157,7 @@ def commit_run(runtime: Runtime, request: CommitRequest) -> RunReport:
     removal_failed = sum(f.removal_failed for f in finishes)
     status = run_status(request.mode, read, counts, held, removed=removed, removal_failed=removal_failed, errors=errors)
 
-    rejected_blob = merged.result()
+    rejected_blob = _merge_rejected(runtime, plan.root, paths.rejected_prefix, paths.rejected_rows)
     report = RunReport(
         export_id=plan.export.id,
         run_id=paths.run_id,

@@ -279,3 +279,38 @@ async def test_a_refused_suppressions_read_after_diff_fails_the_run_before_anyth
     assert calls[names.DIFF_PARTITION] == PARTITIONS
     for later in (names.CUT_BATCHES, names.APPLY_BATCHES, names.POLL_JOBS):
         assert later not in calls
+
+
+async def test_a_run_refused_by_pre_flight_waits_for_the_suppressions_read_and_keeps_only_its_words() -> None:
+    """The read-back fails too (the same broken credential): the run still ends with pre-flight's words
+    alone, and not before the read-back has finished."""
+    calls: dict[str, int] = {}
+    activities = stand_in_activities(calls)
+    committed: list[dict[str, Any]] = []
+    finished: list[str] = []
+
+    async def read_back(payload: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        finished.append("read_back")
+        raise OSError("the suppressions could not be read")
+
+    def commit(payload: dict[str, Any]) -> dict[str, Any]:
+        committed.append(payload)
+        finished.append("commit")
+        return {"status": "failed", "errors": payload["errors"]}
+
+    refused = "the credential of connection c1 was refused by Brevo"
+    activities.update(
+        {
+            names.CHECK_DESTINATION: lambda payload: {"refused": refused},
+            names.READ_SUPPRESSIONS: read_back,
+            names.COMMIT_RUN: commit,
+        }
+    )
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
+    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+
+    assert instance.error is not None and refused in instance.error
+    assert [c["errors"] for c in committed] == [[refused]]
+    assert finished[-1] == "commit" and "read_back" in finished
+    assert names.DIFF_PARTITION not in calls
