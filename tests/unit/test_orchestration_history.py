@@ -102,6 +102,19 @@ def stand_in_activities(calls: dict[str, int], polls_needed: int = 3) -> dict[st
     }
 
 
+async def run_to_failure(activities: dict[str, Any], replaced: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Run the orchestrator with ``replaced`` activities and a commit that records what it was given."""
+    committed: list[dict[str, Any]] = []
+
+    def commit(payload: dict[str, Any]) -> dict[str, Any]:
+        committed.append(payload)
+        return {"status": "failed", "errors": payload["errors"]}
+
+    activities.update({names.COMMIT_RUN: commit, **replaced})
+    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
+    return await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"}), committed
+
+
 @pytest.mark.parametrize("width", [4, 16])
 async def test_a_million_profile_run_has_a_history_under_500_events(width: int) -> None:
     calls: dict[str, int] = {}
@@ -173,7 +186,6 @@ async def test_a_refused_pre_flight_beside_stage_fails_the_run_with_its_words_an
     failed to stage) and nothing after stage is scheduled."""
     calls: dict[str, int] = {}
     activities = stand_in_activities(calls)
-    committed: list[dict[str, Any]] = []
     stage = activities[names.STAGE_PART]
 
     def stage_or_fail(payload: dict[str, Any]) -> dict[str, Any]:
@@ -181,20 +193,10 @@ async def test_a_refused_pre_flight_beside_stage_fails_the_run_with_its_words_an
             raise OSError("storage refused the staging blob")
         return stage(payload)
 
-    def commit(payload: dict[str, Any]) -> dict[str, Any]:
-        committed.append(payload)
-        return {"status": "failed", "errors": payload["errors"]}
-
     refused = "the credential of connection c1 was refused by SendGrid"
-    activities.update(
-        {
-            names.CHECK_DESTINATION: lambda payload: {"refused": refused},
-            names.STAGE_PART: stage_or_fail,
-            names.COMMIT_RUN: commit,
-        }
+    instance, committed = await run_to_failure(
+        activities, {names.CHECK_DESTINATION: lambda payload: {"refused": refused}, names.STAGE_PART: stage_or_fail}
     )
-    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
-    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
 
     assert instance.error is not None and refused in instance.error
     assert [c["errors"] for c in committed] == [[refused]] and committed[0]["mode"] == "failed"
@@ -262,17 +264,10 @@ async def test_the_suppressions_read_goes_on_beside_diff_and_gates_only_what_fol
 
 async def test_a_refused_suppressions_read_after_diff_fails_the_run_before_anything_is_sent() -> None:
     calls: dict[str, int] = {}
-    activities = stand_in_activities(calls)
-    committed: list[dict[str, Any]] = []
-
-    def commit(payload: dict[str, Any]) -> dict[str, Any]:
-        committed.append(payload)
-        return {"status": "failed", "errors": payload["errors"]}
-
     refused = "the list 7 of connection c1 no longer exists in Brevo"
-    activities.update({names.READ_SUPPRESSIONS: lambda payload: {"refused": refused}, names.COMMIT_RUN: commit})
-    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
-    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
+    instance, committed = await run_to_failure(
+        stand_in_activities(calls), {names.READ_SUPPRESSIONS: lambda payload: {"refused": refused}}
+    )
 
     assert instance.error is not None and refused in instance.error
     assert [c["errors"] for c in committed] == [[refused]] and committed[0]["mode"] == "failed"
@@ -285,32 +280,20 @@ async def test_a_run_refused_by_pre_flight_waits_for_the_suppressions_read_and_k
     """The read-back fails too (the same broken credential): the run still ends with pre-flight's words
     alone, and not before the read-back has finished."""
     calls: dict[str, int] = {}
-    activities = stand_in_activities(calls)
-    committed: list[dict[str, Any]] = []
-    finished: list[str] = []
+    read_backs: list[str] = []
 
     async def read_back(payload: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0.2)
-        finished.append("read_back")
+        read_backs.append("done")
         raise OSError("the suppressions could not be read")
 
-    def commit(payload: dict[str, Any]) -> dict[str, Any]:
-        committed.append(payload)
-        finished.append("commit")
-        return {"status": "failed", "errors": payload["errors"]}
-
     refused = "the credential of connection c1 was refused by Brevo"
-    activities.update(
-        {
-            names.CHECK_DESTINATION: lambda payload: {"refused": refused},
-            names.READ_SUPPRESSIONS: read_back,
-            names.COMMIT_RUN: commit,
-        }
+    instance, committed = await run_to_failure(
+        stand_in_activities(calls),
+        {names.CHECK_DESTINATION: lambda payload: {"refused": refused}, names.READ_SUPPRESSIONS: read_back},
     )
-    host = LocalDurableHost(DirectDispatch({ORCHESTRATOR: export_orchestrator}, activities))
-    instance = await host.run(ORCHESTRATOR, "export-weekly", {"export_id": "weekly"})
 
     assert instance.error is not None and refused in instance.error
     assert [c["errors"] for c in committed] == [[refused]]
-    assert finished[-1] == "commit" and "read_back" in finished
+    assert len(read_backs) == 3  # every attempt ran to its end before the run did (not left running)
     assert names.DIFF_PARTITION not in calls
