@@ -7,7 +7,8 @@ Run on one core: every step runs sequentially in this process; Azurite (another 
     python -m bench.client --connection-string ... --container ... --segments ... --root ...
 
 The same command measures a refresh: given the plan of a run whose export already has a committed
-snapshot, diff finds the changed 1% and only those are serialised.
+snapshot, diff finds the changed 1% and only those are serialised. With ``--kernels`` it measures the same
+work with storage taken out (``bench.kernels``).
 
 Prints one JSON line: profiles, seconds, profiles_per_second, peak_rss_mb, cpu_seconds (this process:
 user + system), profiles_per_cpu_second, contacts serialised, and seconds per step.
@@ -21,17 +22,18 @@ import json
 import multiprocessing
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from pydantic import SecretStr
 
-from destinations.base import Credential, Target
+from destinations.base import ContactBatch, Credential, Target
 from destinations.sendgrid import SendGridDestination
 from destinations.sendgrid.adapter import _too_long as too_long
-from shared.pipeline.cut import BatchCut, change_sizes, cut_changes, split_units
+from shared.pipeline.cut import BatchCut, Sizes, change_sizes, cut_changes, split_units
 from shared.pipeline.diff import diff_partition, read_diff
-from shared.pipeline.plan import load_plan
+from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.stage import stage_part
 from shared.pipeline.unit_rows import UnitInput
 from shared.runtime import Runtime
@@ -118,12 +120,7 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
     # encoding only when a bound could reach the body limit) to cut the batches across partitions, then
     # each apply unit's rows read and encoded a chunk at a time (``UnitInput``, as apply reads them), each
     # batch made into a batch of contacts, checked as the adapter checks them before sending, and joined.
-    adapter = SendGridDestination(
-        client=None,  # type: ignore[arg-type]  # never sends
-        credential=Credential(secret=SecretStr("unused")),
-        target=Target(list_id="bench", mapped_attributes=tuple(plan.export.attributes())),
-    )
-    adapter._field_ids = {}  # no custom fields mapped: what prepare() learns for this mapping
+    adapter = bench_adapter(plan)
     attributes = plan.export.attributes()
 
     def sizes(exact: bool) -> list[tuple[np.ndarray, bool]]:
@@ -132,22 +129,16 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
             for k in range(plan.partitions)
         ]
 
-    counts, bounds = cut_changes(sizes, SendGridDestination.limits)
-    cut = BatchCut(
-        offsets={"changes": [0, *np.cumsum(counts).tolist()], "removals": [0] * (plan.partitions + 1)},
-        bounds={"changes": bounds, "removals": [0]},
-        units=split_units({"changes": bounds, "removals": [0]}, plan.width),
-    )
+    cut = changes_cut(sizes, plan)
     payload_bytes = 0
     sent = 0
     for unit in cut.units:
         rows = UnitInput(runtime, plan, cut, adapter, "changes", list(range(unit.first, unit.end)))
         for index in range(unit.first, unit.end):
             batch, bodies = rows.batch(index)  # read and encoded a chunk at a time, as apply does
-            refused = too_long(batch)  # the adapter's own checks before it sends, as its upsert makes them
-            kept = [body for i, body in enumerate(bodies) if i not in refused] if refused else bodies
-            sent += len(kept)
-            payload_bytes += len(adapter._envelope_head + b",".join(kept) + b"]}")
+            count, size = request_body(adapter, batch, bodies)
+            sent += count
+            payload_bytes += size
     contacts_sent = sent
     finished = time.perf_counter()
     cpu = _cpu_seconds() - cpu
@@ -170,6 +161,36 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
     }
 
 
+def bench_adapter(plan: Plan) -> SendGridDestination:
+    """The SendGrid adapter the client side serialises with: it never sends, and knows the field ids
+    ``prepare()`` would have learnt (none: the demo's mapping has no custom field)."""
+    adapter = SendGridDestination(
+        client=None,  # type: ignore[arg-type]  # never sends
+        credential=Credential(secret=SecretStr("unused")),
+        target=Target(list_id="bench", mapped_attributes=tuple(plan.export.attributes())),
+    )
+    adapter._field_ids = {}
+    return adapter
+
+
+def changes_cut(sizes: Callable[[bool], list[Sizes]], plan: Plan) -> BatchCut:
+    """The changes cut into SendGrid's batches across partitions, as ``cut_batches`` cuts them."""
+    counts, bounds = cut_changes(sizes, SendGridDestination.limits)
+    return BatchCut(
+        offsets={"changes": [0, *np.cumsum(counts).tolist()], "removals": [0] * (plan.partitions + 1)},
+        bounds={"changes": bounds, "removals": [0]},
+        units=split_units({"changes": bounds, "removals": [0]}, plan.width),
+    )
+
+
+def request_body(adapter: SendGridDestination, batch: ContactBatch, bodies: list[bytes]) -> tuple[int, int]:
+    """(contacts sent, body bytes) of one batch: checked as the adapter checks it before sending (values
+    over SendGrid's field lengths), then joined into the request body, which is dropped."""
+    refused = too_long(batch)
+    kept = [body for i, body in enumerate(bodies) if i not in refused] if refused else bodies
+    return len(kept), len(adapter._envelope_head + b",".join(kept) + b"]}")
+
+
 def _start_noop(_: int) -> None:
     return None
 
@@ -181,9 +202,15 @@ def main() -> None:
     parser.add_argument("--segments", required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--processes", type=int, default=1, help="stage and diff across this many processes")
+    parser.add_argument("--kernels", action="store_true", help="the same work with storage taken out (bench.kernels)")
     args = parser.parse_args()
     asyncio.set_event_loop(asyncio.new_event_loop())
-    figures = measure(args.connection_string, args.container, args.segments, args.root, args.processes)
+    if args.kernels:
+        from bench.kernels import main_kernels  # it imports this module's helpers
+
+        figures = main_kernels(args.connection_string, args.container, args.segments, args.root)
+    else:
+        figures = measure(args.connection_string, args.container, args.segments, args.root, args.processes)
     print(json.dumps({**figures, "processes": args.processes}))
 
 

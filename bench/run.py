@@ -211,9 +211,12 @@ def brief(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def client_run(azurite: Azurite, env: LocalEnv, run_id: str, processes: int = 1) -> dict[str, Any]:
+def client_run(
+    azurite: Azurite, env: LocalEnv, run_id: str, processes: int = 1, *, kernels: bool = False
+) -> dict[str, Any]:
     """One client-side measurement (bench.client, in a process of its own) of a fresh plan; with
-    ``processes`` > 1 stage and diff fan out over that many processes."""
+    ``processes`` > 1 stage and diff fan out over that many processes; with ``kernels`` the same work
+    with storage taken out (bench.kernels)."""
     plan = make_plan(
         env.runtime, RunRequest(export_id="bench"), run_id=run_id, instance_id="bench", started_at=datetime.now(UTC)
     )
@@ -236,6 +239,7 @@ def client_run(azurite: Azurite, env: LocalEnv, run_id: str, processes: int = 1)
             plan.root,
             "--processes",
             str(processes),
+            *(["--kernels"] if kernels else []),
         ],
         capture_output=True,
         text=True,
@@ -275,13 +279,20 @@ def client_side(
     vendor answering instantly) and, with ``refresh``, of a 1% refresh over a committed snapshot."""
     with client_env(azurite, inputs) as env:
         full = [client_run(azurite, env, f"client-{r}") for r in range(repeats)]
+        alone = same_work(full, [client_run(azurite, env, f"kernels-{r}", kernels=True) for r in range(repeats)])
         cores = os.cpu_count() or 1
         parallel = None
         if cores > 1:
             runs = [client_run(azurite, env, f"parallel-{r}", processes=cores) for r in range(repeats)]
             parallel = {**summarise(runs), "profiles": inputs.profiles, "processes": cores}
+    full_figures = {
+        **summarise(full),
+        "profiles": inputs.profiles,
+        "parallel": parallel,
+        "kernels": {**alone, "profiles": inputs.profiles},
+    }
     if not refresh:
-        return {**summarise(full), "profiles": inputs.profiles, "parallel": parallel}, None
+        return full_figures, None
     # The refresh is measured on an Azurite of its own. After the runs above, each writing and deleting a
     # million rows' files, the shared one served the same refresh with 3.6 s of its CPU instead of 1.2 s
     # (5.07 s against 3.91 s, the worker's CPU the same 3.4-3.5 s): the emulator's cost of what earlier
@@ -294,10 +305,26 @@ def client_side(
             raise RuntimeError(f"the export that commits the refresh's snapshot did not deliver everything: {report}")
         inputs.upload(env.runtime.segments, 1)
         changed = [client_run(fresh, env, f"refresh-{r}") for r in range(repeats)]
-    return (
-        {**summarise(full), "profiles": inputs.profiles, "parallel": parallel},
-        {**summarise(changed), "profiles": inputs.profiles},
-    )
+        kernels = [client_run(fresh, env, f"refresh-kernels-{r}", kernels=True) for r in range(repeats)]
+        alone = same_work(changed, kernels)
+    return full_figures, {
+        **summarise(changed),
+        "profiles": inputs.profiles,
+        "kernels": {**alone, "profiles": inputs.profiles},
+    }
+
+
+def same_work(measured: Sequence[dict[str, Any]], kernels: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The kernels' figures, once they are shown to have done the client side's work: the same rows read,
+    the same contacts serialised into the same batches and payload bytes (a floor of other work would
+    be no floor)."""
+    keys = ("profiles", "contacts", "batches", "payload_mb")
+    want = {k: measured[0][k] for k in keys}
+    for run in [*measured, *kernels]:
+        got = {k: run[k] for k in keys}
+        if got != want:
+            raise RuntimeError(f"the kernels measured other work than the client side: {got} against {want}")
+    return summarise(kernels)
 
 
 # ---- medians and spreads -----------------------------------------------------------------------------
@@ -492,14 +519,16 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("refresh_client"):
         rows.append(("1% refresh", results["refresh_client"]))
+    rows += [(f"{label}: kernels alone, no storage", c["kernels"]) for label, c in rows[:] if c.get("kernels")]
     for label, c in rows:
         lines.append(
             f"| {label} | {c['profiles']:,} | {show(c['seconds'], secs)} | "
             f"{show(c['profiles_per_second'], lambda x: f'{x:,.0f}')} | "
             f"{show(c['profiles_per_cpu_second'], lambda x: f'{x:,.0f}')} | "
-            f"{show(c['peak_rss_mb'], lambda x: f'{x:.0f} MB')} | "
+            f"{show(c['peak_rss_mb'], lambda x: f'{x:.0f} MB') if 'peak_rss_mb' in c else 'n/a'} | "
             f"{' / '.join(show(c[k], secs) for k in ('stage_seconds', 'diff_seconds', 'serialise_seconds'))} | "
-            f"{show(c['contacts'], count)} | {show(c['cpu_seconds'], secs)} | {show(c['azurite_cpu_seconds'], secs)} |"
+            f"{show(c['contacts'], count)} | {show(c['cpu_seconds'], secs)} | "
+            f"{show(c['azurite_cpu_seconds'], secs) if 'kernels' not in label else 'n/a'} |"
         )
     lines.append(
         "\nFloor reasons (full export): "

@@ -69,6 +69,22 @@ class StageResult(BaseModel):
         return result
 
 
+def by_partition(table: pa.Table, partitions: int) -> list[tuple[int, pa.Table]]:
+    """The rows of ``table`` (records.staged_schema) grouped by partition: (partition, its rows) for each
+    partition that has any, the rows of each in their order in ``table``. Pure."""
+    partition = records.partitions_of(table.column(records.KEY).to_numpy(), partitions)
+    order = np.argsort(partition, kind="stable")  # stable: rows keep their file order within a partition
+    table = table.take(pa.array(order))
+    counts = np.bincount(partition, minlength=partitions)
+    groups = []
+    start = 0
+    for k in np.flatnonzero(counts):
+        count = int(counts[k])
+        groups.append((int(k), table.slice(start, count)))
+        start += count
+    return groups
+
+
 class PartitionWriter:
     """The staging blob of one part: its valid rows grouped by partition, each group an Arrow IPC stream,
     so a diff reads only its partition's byte ranges and a run has one staging blob per source file."""
@@ -96,21 +112,14 @@ class PartitionWriter:
             return
         table = pa.concat_tables(self._pending)
         self._pending, self._rows = [], 0
-        partition = records.partitions_of(table.column(records.KEY).to_numpy(), self._partitions)
-        order = np.argsort(partition, kind="stable")  # stable: rows keep their file order within a partition
-        table = table.take(pa.array(order))
-        counts = np.bincount(partition, minlength=self._partitions)
         if self._writer is None:
             self._writer = self._store.block_writer(self._name, threshold=4 * 1024 * 1024)
-        start = 0
-        for k in np.flatnonzero(counts):
-            count = int(counts[k])
-            data = records.ipc_bytes(table.slice(start, count))
-            start += count
+        for k, rows in by_partition(table, self._partitions):
+            data = records.ipc_bytes(rows)
             self._writer.write(data)
-            self.ranges.setdefault(int(k), []).append((self._offset, len(data)))
+            self.ranges.setdefault(k, []).append((self._offset, len(data)))
             self._offset += len(data)
-            self.staged[int(k)] += count
+            self.staged[k] += rows.num_rows
 
     def close(self) -> None:
         self._flush()

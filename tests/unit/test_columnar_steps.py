@@ -18,6 +18,7 @@ from shared.pipeline.cut import BatchCut, cut_bounds, cut_changes, split_units
 from shared.pipeline.diff import compare
 from shared.pipeline.layout import partition_of
 from shared.pipeline.normalise import email_problem, normalise_phone
+from shared.pipeline.stage import by_partition
 
 ATTRIBUTES = ["first_name", "phone", "city"]
 
@@ -194,6 +195,18 @@ OLD = [
     ("left@x.co", "Lee", False, "id-l"),
     ("left-refused@x.co", "Lu", True, "id-lr"),
 ]
+
+
+def test_staged_rows_are_grouped_by_partition_each_group_in_file_order() -> None:
+    rows = [(f"c{i}@x.co", 0, i + 2, f"N{i}") for i in range(200)]
+    groups = by_partition(staged_table(rows), 8)
+    keys = np.asarray(records.email_keys(pa.array([r[0] for r in rows], pa.string())), dtype=np.uint32)
+    wanted = {k: [r[2] for r, key in zip(rows, keys, strict=True) if key & 7 == k] for k in range(8)}
+    assert [k for k, _ in groups] == sorted(k for k, lines in wanted.items() if lines)  # no empty group
+    for k, group in groups:
+        assert group.column(records.LINE).to_pylist() == wanted[k]  # every row of k, in the file's order
+        assert set(records.partitions_of(group.column(records.KEY).to_numpy(), 8)) == {k}
+    assert sum(group.num_rows for _, group in groups) == len(rows)
 
 
 @pytest.mark.parametrize("full", [False, True])
