@@ -20,6 +20,7 @@ def _serve(vendor: str, options: dict[str, Any], conn: multiprocessing.connectio
     from simulators import simulator_class
 
     simulator = simulator_class(vendor)(**options)
+    simulator.freeze_after_jobs = True  # this process is the simulator's alone (see ``BaseSimulator._job_step``)
     simulator.start()
     conn.send(("ok", (simulator.url, simulator.api_key)))
     while True:
@@ -61,6 +62,11 @@ class RemoteSimulator:
             raise RuntimeError(f"the {self.vendor} simulator process did not start within 60 s")
         self.url, self.api_key = self._answer()
         return self.url
+
+    @property
+    def pid(self) -> int | None:
+        """The simulator process's id once started (what measures its CPU, as a vendor's own servers')."""
+        return self._process.pid if self._process is not None else None
 
     def _answer(self) -> Any:
         assert self._conn is not None
