@@ -139,9 +139,19 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
             count, size = request_body(adapter, batch, bodies)
             sent += count
             payload_bytes += size
-    contacts_sent = sent
-    finished = time.perf_counter()
-    cpu = _cpu_seconds() - cpu
+    steps = (started, staged, diffed, time.perf_counter())
+    return {
+        **figures(read, steps, _cpu_seconds() - cpu, sent, cut.batches("changes"), payload_bytes),
+        "peak_rss_mb": round(_rss_mb(), 1),
+    }
+
+
+def figures(
+    read: int, steps: tuple[float, float, float, float], cpu: float, sent: int, batches: int, payload_bytes: int
+) -> dict[str, float]:
+    """The printed figures of a measurement: ``steps`` are the clock when it started and when stage,
+    diff and serialising ended."""
+    started, staged, diffed, finished = steps
     seconds = finished - started
     return {
         "profiles": read,
@@ -153,11 +163,10 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
         "stage_seconds": round(staged - started, 3),
         "diff_seconds": round(diffed - staged, 3),
         "serialise_seconds": round(finished - diffed, 3),
-        "contacts": contacts_sent,
-        "batches": cut.batches("changes"),
+        "contacts": sent,
+        "batches": batches,
         "payload_mb": round(payload_bytes / 1e6, 1),
         "cpu_seconds": round(cpu, 3),
-        "peak_rss_mb": round(_rss_mb(), 1),
     }
 
 

@@ -25,7 +25,7 @@ import time
 
 import pyarrow as pa
 
-from bench.client import _cpu_seconds, _runtime, bench_adapter, changes_cut, request_body
+from bench.client import _cpu_seconds, _runtime, bench_adapter, changes_cut, figures, request_body
 from shared.pipeline import records
 from shared.pipeline.clean import clean_batch
 from shared.pipeline.cut import change_sizes
@@ -110,22 +110,8 @@ def measure_kernels(runtime: Runtime, root: str) -> dict[str, float]:
             sent += count
             payload_bytes += size
         index = last + 1
-    finished = time.perf_counter()
-    cpu = _cpu_seconds() - cpu
-    seconds = finished - started
-    return {
-        "profiles": read,
-        "seconds": round(seconds, 3),
-        "profiles_per_second": round(read / seconds),
-        "profiles_per_cpu_second": round(read / cpu) if cpu > 0 else 0,
-        "stage_seconds": round(stage_done - started, 3),
-        "diff_seconds": round(diff_done - stage_done, 3),
-        "serialise_seconds": round(finished - diff_done, 3),
-        "contacts": sent,
-        "batches": batches,
-        "payload_mb": round(payload_bytes / 1e6, 1),
-        "cpu_seconds": round(cpu, 3),
-    }
+    steps = (started, stage_done, diff_done, time.perf_counter())
+    return figures(read, steps, _cpu_seconds() - cpu, sent, batches, payload_bytes)
 
 
 def _empty_staged(plan: Plan) -> pa.Table:
