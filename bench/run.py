@@ -526,7 +526,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("refresh_client"):
         rows.append(("1% refresh", results["refresh_client"]))
-    rows += [(f"{label}: kernels alone, no storage", c["kernels"]) for label, c in rows[:] if c.get("kernels")]
+    rows += [(f"{label}: kernels alone, no storage", c["kernels"]) for label, c in rows if c.get("kernels")]
     for label, c in rows:
         lines.append(
             f"| {label} | {c['profiles']:,} | {show(c['seconds'], secs)} | "
