@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,9 +75,16 @@ def test_completed_job_and_read_back(sim, prism) -> None:
     assert contact["list_ids"] == [list_id] and contact["first_name"] == "ann"
     by_id = body(client.marketing.contacts._(contact["id"]).get())
     assert by_id["email"] == "ann@example.com" and by_id["created_at"].endswith("Z")
+    ids = {uuid.UUID(body(client.marketing.contacts._(c["id"]).get())["id"]) for c in (contact, found_bob(client))}
+    assert len(ids) == 2 and all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)  # ids as SendGrid's
     assert body(client.marketing.lists._(list_id).contacts.count.get())["contact_count"] == 2
     assert body(client.marketing.lists._(list_id).get())["contact_count"] == 2
     assert body(client.marketing.contacts.count.get())["contact_count"] == 2
+
+
+def found_bob(client: Any) -> Any:
+    found = body(client.marketing.contacts.search.emails.post(request_body={"emails": ["bob@example.com"]}))
+    return found["result"]["bob@example.com"]["contact"]
 
 
 def test_errored_job_keeps_the_other_rows_and_names_the_refused_ones(sim, prism) -> None:
