@@ -130,15 +130,7 @@ def measure(connection_string: str, container: str, segments: str, root: str, pr
         ]
 
     cut = changes_cut(sizes, plan)
-    payload_bytes = 0
-    sent = 0
-    for unit in cut.units:
-        rows = UnitInput(runtime, plan, cut, adapter, "changes", list(range(unit.first, unit.end)))
-        for index in range(unit.first, unit.end):
-            batch, bodies = rows.batch(index)  # read and encoded a chunk at a time, as apply does
-            count, size = request_body(adapter, batch, bodies)
-            sent += count
-            payload_bytes += size
+    sent, payload_bytes = serialise(adapter, cut, lambda todo: UnitInput(runtime, plan, cut, adapter, "changes", todo))
     steps = (started, staged, diffed, time.perf_counter())
     return {
         **figures(read, steps, _cpu_seconds() - cpu, sent, cut.batches("changes"), payload_bytes),
@@ -190,6 +182,21 @@ def changes_cut(sizes: Callable[[bool], list[Sizes]], plan: Plan) -> BatchCut:
         bounds={"changes": bounds, "removals": [0]},
         units=split_units({"changes": bounds, "removals": [0]}, plan.width),
     )
+
+
+def serialise(
+    adapter: SendGridDestination, cut: BatchCut, unit_input: Callable[[list[int]], UnitInput]
+) -> tuple[int, int]:
+    """(contacts sent, payload bytes) of every apply unit's batches: each unit's rows read and encoded a
+    chunk at a time by its ``UnitInput`` (as apply does), each batch checked and joined (``request_body``)."""
+    sent = payload_bytes = 0
+    for unit in cut.units:
+        rows = unit_input(list(range(unit.first, unit.end)))
+        for index in range(unit.first, unit.end):
+            count, size = request_body(adapter, *rows.batch(index))
+            sent += count
+            payload_bytes += size
+    return sent, payload_bytes
 
 
 def request_body(adapter: SendGridDestination, batch: ContactBatch, bodies: list[bytes]) -> tuple[int, int]:

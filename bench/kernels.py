@@ -7,8 +7,9 @@ core, the same pure steps the activities run, in the same order and on the same 
   partition (``stage.by_partition``, every ``FLUSH_ROWS`` rows as ``PartitionWriter`` groups them);
 - **diff**: each partition's staged rows, in part order, through ``compare`` against its snapshot entries;
 - **serialise**: the changes measured and cut into SendGrid's batches across partitions (``change_sizes``,
-  ``cut_changes``), encoded a chunk of ``unit_rows.CHUNK_ROWS`` rows at a time (``encode_changes``), each
-  batch made into contacts (``contacts``), checked and joined into a request body (``request_body``).
+  ``cut_changes``), then ``bench.client.serialise`` as the client side runs it: each apply unit's
+  ``UnitInput`` reading and encoding a chunk of batches at a time — its rows reader given the changes from
+  memory (``_InMemory``) — and each batch checked and joined into a request body.
 
 Left out, as storage: Arrow IPC (compressing and decoding the staging and diff files), every request to
 blob storage, the step documents. Left out as well: the rejected-rows text (about 70,000 rows at 1M). What
@@ -25,16 +26,15 @@ import time
 
 import pyarrow as pa
 
-from bench.client import _cpu_seconds, _runtime, bench_adapter, changes_cut, figures, request_body
+from bench.client import _cpu_seconds, _runtime, bench_adapter, changes_cut, figures, serialise
 from shared.pipeline import records
 from shared.pipeline.clean import clean_batch
-from shared.pipeline.cut import change_sizes
+from shared.pipeline.cut import BatchCut, change_sizes
 from shared.pipeline.diff import compare
-from shared.pipeline.encode import contacts, encode_changes
 from shared.pipeline.plan import Plan, load_plan
 from shared.pipeline.snapshot import read_snapshot
 from shared.pipeline.stage import FLUSH_ROWS, by_partition
-from shared.pipeline.unit_rows import CHUNK_ROWS
+from shared.pipeline.unit_rows import UnitInput, UnitRows
 from shared.runtime import Runtime
 from shared.segments.batches import read_batches
 
@@ -90,28 +90,26 @@ def measure_kernels(runtime: Runtime, root: str) -> dict[str, float]:
     diff_done = time.perf_counter()
     adapter = bench_adapter(plan)
     cut = changes_cut(lambda exact: [change_sizes(adapter, table, attributes, exact=exact) for table in changes], plan)
-    sequence = pa.concat_tables(changes)
-    sent = payload_bytes = 0
-    batches = cut.batches("changes")
-    index = 0
-    while index < batches:  # a chunk of consecutive batches up to CHUNK_ROWS rows (at least one), as apply reads
-        start = cut.rows_of("changes", index)[0]
-        last = index
-        while last + 1 < batches and cut.rows_of("changes", last + 1)[1] - start <= CHUNK_ROWS:
-            last += 1
-        end = cut.rows_of("changes", last)[1]
-        chunk = sequence.slice(start, end - start)
-        encoded = encode_changes(adapter, chunk, attributes)
-        for batch in range(index, last + 1):
-            low, high = cut.rows_of("changes", batch)
-            rows = chunk.slice(low - start, high - low)
-            bodies = encoded.slice(low - start, high - low).to_pylist()
-            count, size = request_body(adapter, contacts(rows, attributes), bodies)
-            sent += count
-            payload_bytes += size
-        index = last + 1
+
+    def unit_input(todo: list[int]) -> UnitInput:
+        unit = UnitInput(runtime, plan, cut, adapter, "changes", todo)
+        unit.rows = _InMemory(runtime, plan, cut, changes)
+        return unit
+
+    sent, payload_bytes = serialise(adapter, cut, unit_input)
     steps = (started, stage_done, diff_done, time.perf_counter())
-    return figures(read, steps, _cpu_seconds() - cpu, sent, batches, payload_bytes)
+    return figures(read, steps, _cpu_seconds() - cpu, sent, cut.batches("changes"), payload_bytes)
+
+
+class _InMemory(UnitRows):
+    """Apply's reader of the diff's changes, finding each partition's table in memory, not in storage."""
+
+    def __init__(self, runtime: Runtime, plan: Plan, cut: BatchCut, changes: list[pa.Table]) -> None:
+        super().__init__(runtime, plan, cut, keep=None)
+        self._changes = changes
+
+    def table(self, kind: str, partition: int) -> pa.Table:
+        return self._changes[partition]
 
 
 def _empty_staged(plan: Plan) -> pa.Table:
